@@ -1,0 +1,158 @@
+"""Metrics in (the worker, one transaction per epoch) and the change feed out (the server)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, delete, func
+from sqlmodel import Session, select
+
+from app.db.engine import read_session, write_session
+from app.db.models import Change, EpochMetric, Histogram, Run
+from app.db.queue import Claim, _fenced_run
+
+METRIC_FIELDS = (
+    "train_loss",
+    "penalty",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "epoch_time",
+    "samples_per_s",
+)
+
+
+@dataclass(frozen=True)
+class HistogramRow:
+    counts: list[int]
+    underflow: int
+    overflow: int
+
+
+def begin_training(
+    engine: Engine,
+    claim: Claim,
+    device: str,
+    hist_edges: dict[str, list[float]],
+    from_epoch: int = 0,
+) -> bool:
+    """Record the device and histogram edges; drop epochs past `from_epoch` left by an earlier attempt."""
+    with write_session(engine) as s:
+        run = _fenced_run(s, claim)
+        if run is None:
+            return False
+        run.device = device
+        run.hist_edges = hist_edges
+        run.epochs_done = from_epoch
+        s.add(run)
+        s.exec(delete(Histogram).where(Histogram.run_id == run.id, Histogram.epoch > from_epoch))
+        s.exec(delete(EpochMetric).where(EpochMetric.run_id == run.id, EpochMetric.epoch > from_epoch))
+        s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="status"))
+        return True
+
+
+def write_epoch(
+    engine: Engine,
+    claim: Claim,
+    epoch: int,
+    metrics: dict[str, float],
+    layers: dict[str, dict[str, float]],
+    histograms: dict[str, HistogramRow],
+) -> bool:
+    """One epoch's metrics and histograms, atomically. False (nothing written) if the claim was lost."""
+    with write_session(engine) as s:
+        run = _fenced_run(s, claim)
+        if run is None:
+            return False
+        s.add(EpochMetric(run_id=run.id, epoch=epoch, layers=layers, **metrics))
+        for layer, h in histograms.items():
+            s.add(
+                Histogram(
+                    run_id=run.id,
+                    epoch=epoch,
+                    layer=layer,
+                    counts=h.counts,
+                    underflow=h.underflow,
+                    overflow=h.overflow,
+                )
+            )
+        run.epochs_done = epoch
+        s.add(run)
+        s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="epoch", epoch=epoch))
+        return True
+
+
+# ---- read side (the server) ----
+
+
+def changes_since(engine: Engine, cursor: int, limit: int = 1000) -> list[Change]:
+    with read_session(engine) as s:
+        return list(
+            s.exec(select(Change).where(Change.id > cursor).order_by(Change.id).limit(limit)).all()
+        )
+
+
+def experiment_changes_since(
+    session: Session, experiment_id: int, cursor: int, upto: int
+) -> list[Change]:
+    return list(
+        session.exec(
+            select(Change)
+            .where(Change.experiment_id == experiment_id, Change.id > cursor, Change.id <= upto)
+            .order_by(Change.id)
+        ).all()
+    )
+
+
+def last_change_id(session: Session) -> int:
+    return session.exec(select(func.max(Change.id))).one() or 0
+
+
+def metric_dict(m: EpochMetric) -> dict[str, Any]:
+    out: dict[str, Any] = {"epoch": m.epoch}
+    out.update({f: getattr(m, f) for f in METRIC_FIELDS})
+    out["gap"] = m.train_acc - m.val_acc
+    out["layers"] = m.layers
+    return out
+
+
+def run_metrics(session: Session, run_id: int) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(EpochMetric).where(EpochMetric.run_id == run_id).order_by(EpochMetric.epoch)
+    ).all()
+    return [metric_dict(m) for m in rows]
+
+
+def run_metric(session: Session, run_id: int, epoch: int) -> dict[str, Any] | None:
+    m = session.exec(
+        select(EpochMetric).where(EpochMetric.run_id == run_id, EpochMetric.epoch == epoch)
+    ).first()
+    return metric_dict(m) if m else None
+
+
+def run_histograms(session: Session, run: Run, epoch: int | None = None) -> dict[str, Any]:
+    """Per layer {"edges", "counts", "underflow", "overflow"} at `epoch` (default: the latest)."""
+    if epoch is None:
+        epoch = session.exec(
+            select(func.max(Histogram.epoch)).where(Histogram.run_id == run.id)
+        ).one()
+        if epoch is None:
+            return {"epoch": None, "layers": {}}
+    rows = session.exec(
+        select(Histogram)
+        .where(Histogram.run_id == run.id, Histogram.epoch == epoch)
+        .order_by(Histogram.layer)
+    ).all()
+    edges = run.hist_edges or {}
+    return {
+        "epoch": epoch,
+        "layers": {
+            h.layer: {
+                "edges": edges.get(h.layer, []),
+                "counts": h.counts,
+                "underflow": h.underflow,
+                "overflow": h.overflow,
+            }
+            for h in rows
+        },
+    }

@@ -1,0 +1,126 @@
+"""Tables. JSON columns hold configs and per-layer data whose keys depend on the model."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC; SQLModel stores it as UTC on every backend and reads it back aware."""
+    return datetime.now(UTC)
+
+
+class RunStatus(StrEnum):
+    queued = "queued"  # waiting for a worker to claim it
+    running = "running"  # claimed by a worker that heartbeats while it trains
+    succeeded = "succeeded"  # trained every epoch; its final checkpoint is stored
+    failed = "failed"  # stopped by an error (message in Run.error); a worker will not retry it
+    cancelled = "cancelled"  # stopped by the user; what it logged so far is kept
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+
+
+class Experiment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    # Shared settings of all arms: dataset, sizes, model, optimizer, epochs, seed.
+    config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Run(SQLModel, table=True):
+    """One arm of an experiment, and the queue entry that trains it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiment.id", index=True)
+    name: str
+    # The arm's own settings (penalties...); the worker merges them over the experiment's.
+    config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: RunStatus = Field(default=RunStatus.queued, index=True)
+    attempts: int = 0
+    worker_id: str | None = None
+    # A fresh token per claim: every write by the worker is conditioned on it (fencing).
+    claim_token: str | None = None
+    heartbeat_at: datetime | None = None
+    cancel_requested: bool = False
+    epochs_done: int = 0
+    epochs_total: int
+    device: str | None = None
+    error: str | None = None
+    # Histogram bin edges per layer, fixed from the initial weights (equal across arms).
+    hist_edges: dict[str, list[float]] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class EpochMetric(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    epoch: int
+    train_loss: float  # data loss (cross-entropy), mean over the epoch's batches
+    penalty: float  # regularization term, lambda included, mean over the epoch's batches
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    epoch_time: float  # seconds of training and evaluation
+    samples_per_s: float
+    # {"linear_1.weight": {"mean_abs": .., "l1": .., "l2_sq": .., "zero_frac": .., ...}, ...}
+    layers: dict[str, dict[str, float]] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Histogram(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("run_id", "epoch", "layer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    epoch: int
+    layer: str
+    # len(edges) - 1 bins, then the count below the first edge and above the last one.
+    counts: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    underflow: int = 0
+    overflow: int = 0
+
+
+class Checkpoint(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("run_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    kind: str = "final"
+    filename: str  # relative to the checkpoint directory; never taken from a request
+    size: int
+    sha256: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Change(SQLModel, table=True):
+    """The change feed: one row per thing a page must learn (a run's status or a new epoch).
+
+    Its id is the SSE event id, so a reconnecting page resumes exactly where it stopped.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(foreign_key="experiment.id", index=True)
+    run_id: int = Field(foreign_key="run.id")
+    kind: str  # "status" | "epoch"
+    epoch: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Worker(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    host: str
+    pid: int
+    device: str
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,224 @@
+"""Queue operations: every state change of a run, in one place.
+
+A run moves queued -> running -> succeeded | failed | cancelled; a stalled or interrupted run goes
+back to queued. Every change also appends a `Change` row in the same transaction, so the page
+learns of it through the change feed. Writes made on behalf of a claimed run are conditioned on
+its claim token: a worker whose claim was taken back changes nothing (fencing).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, select
+
+from app.db.engine import read_session, write_session
+from app.db.models import Change, Checkpoint, Experiment, Run, RunStatus, Worker, utcnow
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker holds while it trains a run."""
+
+    run_id: int
+    experiment_id: int
+    token: str
+    attempt: int
+    name: str
+    config: dict[str, Any]  # experiment config with the arm's config merged over it
+
+
+def _status_change(session: Session, run: Run) -> None:
+    session.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="status"))
+
+
+def create_experiment(
+    engine: Engine, name: str, config: dict[str, Any], arms: list[tuple[str, dict[str, Any]]]
+) -> Experiment:
+    """The experiment and one queued run per arm, in one transaction."""
+    with write_session(engine) as s:
+        exp = Experiment(name=name, config=config)
+        s.add(exp)
+        s.flush()
+        for arm_name, arm_config in arms:
+            run = Run(
+                experiment_id=exp.id,
+                name=arm_name,
+                config=arm_config,
+                epochs_total=config["epochs"],
+            )
+            s.add(run)
+            s.flush()
+            _status_change(s, run)
+    return exp
+
+
+def register_worker(engine: Engine, host: str, pid: int, device: str) -> str:
+    worker_id = f"{host}-{pid}-{uuid.uuid4().hex[:6]}"
+    with write_session(engine) as s:
+        s.add(Worker(id=worker_id, host=host, pid=pid, device=device))
+    return worker_id
+
+
+def claim_next(engine: Engine, worker_id: str) -> Claim | None:
+    """Atomically take the oldest queued run.
+
+    SQLite: the write transaction (BEGIN IMMEDIATE) serializes claimers. PostgreSQL:
+    FOR UPDATE SKIP LOCKED lets concurrent claimers pass over a row another one is taking.
+    """
+    with write_session(engine) as s:
+        run = s.exec(
+            select(Run)
+            .where(Run.status == RunStatus.queued)
+            .order_by(Run.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if run is None:
+            return None
+        now = utcnow()
+        run.status = RunStatus.running
+        run.worker_id = worker_id
+        run.claim_token = uuid.uuid4().hex
+        run.attempts += 1
+        run.heartbeat_at = now
+        run.started_at = run.started_at or now
+        run.error = None
+        s.add(run)
+        s.exec(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+        _status_change(s, run)
+        exp = s.get(Experiment, run.experiment_id)
+        return Claim(
+            run_id=run.id,
+            experiment_id=run.experiment_id,
+            token=run.claim_token,
+            attempt=run.attempts,
+            name=run.name,
+            config={**exp.config, **run.config, "arm": run.name},
+        )
+
+
+def heartbeat(engine: Engine, claim: Claim, worker_id: str) -> bool:
+    """Record that the worker is alive. False when the claim was taken back."""
+    now = utcnow()
+    with write_session(engine) as s:
+        result = s.exec(
+            update(Run)
+            .where(
+                Run.id == claim.run_id,
+                Run.claim_token == claim.token,
+                Run.status == RunStatus.running,
+            )
+            .values(heartbeat_at=now)
+        )
+        s.exec(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+        return result.rowcount == 1
+
+
+def cancel_requested(engine: Engine, claim: Claim) -> bool:
+    with read_session(engine) as s:
+        return bool(s.exec(select(Run.cancel_requested).where(Run.id == claim.run_id)).first())
+
+
+def _fenced_run(s: Session, claim: Claim) -> Run | None:
+    run = s.get(Run, claim.run_id)
+    if run is None or run.claim_token != claim.token or run.status != RunStatus.running:
+        return None
+    return run
+
+
+def finish(
+    engine: Engine,
+    claim: Claim,
+    status: RunStatus,
+    error: str | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> bool:
+    """End a claimed run (succeeded, failed or cancelled). False when the claim was lost."""
+    with write_session(engine) as s:
+        run = _fenced_run(s, claim)
+        if run is None:
+            return False
+        run.status = status
+        run.error = error
+        run.finished_at = utcnow()
+        run.claim_token = None
+        s.add(run)
+        if checkpoint is not None:
+            old = s.exec(
+                select(Checkpoint).where(
+                    Checkpoint.run_id == run.id, Checkpoint.kind == checkpoint.kind
+                )
+            ).first()
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(checkpoint)
+        _status_change(s, run)
+        return True
+
+
+def release(engine: Engine, claim: Claim, reason: str) -> bool:
+    """Give a run back to the queue (the worker is shutting down)."""
+    with write_session(engine) as s:
+        run = _fenced_run(s, claim)
+        if run is None:
+            return False
+        run.status = RunStatus.queued
+        run.claim_token = None
+        run.worker_id = None
+        run.error = reason
+        s.add(run)
+        _status_change(s, run)
+        return True
+
+
+def requeue_stalled(engine: Engine, timeout_s: float, max_attempts: int) -> list[int]:
+    """Take back runs whose worker stopped heartbeating; fail those out of attempts."""
+    cutoff = utcnow() - timedelta(seconds=timeout_s)
+    with write_session(engine) as s:
+        stalled = s.exec(
+            select(Run)
+            .where(Run.status == RunStatus.running, Run.heartbeat_at < cutoff)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for run in stalled:
+            silent = f"its worker {run.worker_id} stopped heartbeating for over {timeout_s:g} s"
+            if run.attempts >= max_attempts:
+                run.status = RunStatus.failed
+                run.error = f"Gave up after {run.attempts} attempts: {silent}."
+                run.finished_at = utcnow()
+            else:
+                run.status = RunStatus.queued
+                run.error = f"Re-queued: {silent}."
+            run.claim_token = None
+            run.worker_id = None
+            s.add(run)
+            _status_change(s, run)
+        return [run.id for run in stalled]
+
+
+def request_cancel(engine: Engine, experiment_id: int) -> dict[str, int]:
+    """Cancel queued arms at once; ask workers to stop running ones (they see it within a second)."""
+    counts = {"cancelled": 0, "stopping": 0}
+    with write_session(engine) as s:
+        runs = s.exec(
+            select(Run).where(
+                Run.experiment_id == experiment_id,
+                Run.status.in_([RunStatus.queued, RunStatus.running]),
+            )
+        ).all()
+        for run in runs:
+            if run.status == RunStatus.queued:
+                run.status = RunStatus.cancelled
+                run.finished_at = utcnow()
+                run.error = "Cancelled before it started."
+                counts["cancelled"] += 1
+            else:
+                run.cancel_requested = True
+                counts["stopping"] += 1
+            s.add(run)
+            _status_change(s, run)
+    return counts

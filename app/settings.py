@@ -1,0 +1,53 @@
+"""The one settings object. Every process (server, worker, CLI, tests) reads it from REGLAB_* variables."""
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGLAB_", env_file=".env", extra="ignore")
+
+    home: Path = Field(Path("reglab-data"), description="Where the database and checkpoints live.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite under home.")
+    data_dir: Path | None = Field(None, description="torchvision dataset root; default: home/data.")
+    download: bool = Field(True, description="Let torchvision download datasets that are missing.")
+    checkpoint_dir: Path | None = Field(None, description="Default: home/checkpoints.")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Queue timing. The worker polls often (a claim is one indexed query) so a run starts at once.
+    poll_interval: float = Field(0.1, gt=0, le=5)
+    heartbeat_interval: float = Field(2.0, gt=0)
+    stall_timeout: float = Field(30.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    # The server's change-feed poll; one query per tick however many pages are open.
+    feed_interval: float = Field(0.1, gt=0, le=5)
+
+    device: str = Field("auto", description="'auto' picks CUDA when available, else the CPU.")
+
+    @cached_property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'reglab.db'}"
+
+    @property
+    def dataset_root(self) -> Path:
+        return (self.data_dir or self.resolved_home / "data").expanduser().resolve()
+
+    @property
+    def checkpoints(self) -> Path:
+        return (self.checkpoint_dir or self.resolved_home / "checkpoints").expanduser().resolve()
+
+
+def get_settings() -> Settings:
+    """A fresh read of the environment (tests change it between app instances)."""
+    return Settings()

@@ -1,0 +1,22 @@
+"""`python -m worker`: what `reglab worker` and `reglab up` start."""
+
+import logging
+
+import click
+
+from app.settings import Settings
+from worker.loop import Worker
+
+
+@click.command()
+@click.option("--max-runs", type=int, default=None, help="Exit after training this many runs.")
+@click.option("--exit-when-idle", is_flag=True, help="Exit when the queue is empty.")
+def main(max_runs: int | None, exit_when_idle: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    worker = Worker(Settings())
+    worker.install_signal_handlers()
+    worker.run_forever(max_runs=max_runs, exit_when_idle=exit_when_idle)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Datasets through torchvision, held whole as uint8 tensors on the training device.
+
+Batches are taken by index from those tensors and converted to float per batch: no per-sample
+Python work, and one host-to-device copy per dataset instead of one per batch.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision import datasets
+
+DATASETS: dict[str, type[datasets.VisionDataset]] = {
+    "mnist": datasets.MNIST,
+    "fashion_mnist": datasets.FashionMNIST,
+}
+# The files torchvision's MNIST-style loaders read from <root>/<ClassName>/raw/.
+RAW_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class DatasetMissing(RuntimeError):
+    """The dataset is not on disk and could not be downloaded; the message says where to put it."""
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # uint8, (N, H, W) or (N, C, H, W)
+    y: torch.Tensor  # int64, (N,)
+
+    def __len__(self) -> int:
+        return self.y.shape[0]
+
+
+def _open(name: str, root: Path, train: bool, download: bool) -> datasets.VisionDataset:
+    cls = DATASETS[name]
+    try:
+        return cls(str(root), train=train, download=False)
+    except RuntimeError as missing:
+        where = root / cls.__name__ / "raw"
+        hint = (
+            f"{cls.__name__} is not in {where}. Put the files {', '.join(RAW_FILES)} there "
+            f"(or their .gz originals), or set REGLAB_DATA_DIR to a folder that has "
+            f"{cls.__name__}/raw/ in it."
+        )
+        if not download:
+            raise DatasetMissing(hint + " Downloading is off (REGLAB_DOWNLOAD=false).") from missing
+        try:
+            return cls(str(root), train=train, download=True)
+        except Exception as failed:  # network errors come in many types
+            reason = str(failed).strip().splitlines()[0] if str(failed).strip() else type(failed).__name__
+            raise DatasetMissing(f"{hint} Downloading failed: {reason}") from failed
+
+
+def load_split(name: str, root: Path, train: bool, download: bool) -> Split:
+    ds = _open(name, root, train, download)
+    x = torch.as_tensor(ds.data)
+    y = torch.as_tensor(ds.targets, dtype=torch.int64)
+    return Split(x=x, y=y)
+
+
+def select_n_per_class(targets: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Indices of n examples of every class, chosen at random but reproducibly from the seed.
+
+    Sorted, so the subset does not depend on the order classes were visited.
+    """
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in torch.unique(targets).tolist():
+        idx = (targets == c).nonzero().flatten()
+        if idx.numel() < n:
+            raise ValueError(f"class {c} has only {idx.numel()} examples; {n} per class were asked")
+        chosen.append(idx[torch.randperm(idx.numel(), generator=g)[:n]])
+    return torch.cat(chosen).sort().values
+
+
+def subset(split: Split, per_class: int | None, seed: int) -> Split:
+    if per_class is None:
+        return split
+    idx = select_n_per_class(split.y, per_class, seed)
+    return Split(x=split.x[idx], y=split.y[idx])
+
+
+def to_device(split: Split, device: torch.device) -> Split:
+    pin = device.type == "cuda"
+    x, y = split.x, split.y
+    if pin:
+        x, y = x.pin_memory(), y.pin_memory()
+    return Split(x=x.to(device, non_blocking=pin), y=y.to(device, non_blocking=pin))
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to floats in [0, 1], as torchvision's ToTensor does."""
+    return x.to(torch.float32).div_(255.0)

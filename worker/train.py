@@ -1,0 +1,162 @@
+"""Train one arm: a flat loop over preloaded tensors, reporting once per epoch.
+
+Controlled comparison: the model is built right after seeding (equal initial weights across arms)
+and each epoch's batch order comes from a generator seeded by (seed, epoch), the same for every arm.
+No host-device synchronization inside the step loop: running sums stay on the device and are read
+once per epoch.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worker import data as D
+from worker.config import TrainConfig
+from worker.models import build_model
+from worker.regularize import penalized, penalty
+from worker.stats import histogram_edges, histograms, layer_stats
+
+EVAL_BATCH = 4096
+
+
+class Stopped(Exception):
+    """should_stop() said so; raised between batches."""
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    metrics: dict[str, float]
+    layers: dict[str, dict[str, float]]
+    histograms: dict[str, tuple[list[int], int, int]]
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    epoch: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The same permutation for every arm of an experiment in a given epoch."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: D.Split) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy in eval mode, in large batches."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=split.y.device)
+    correct = torch.zeros((), dtype=torch.int64, device=split.y.device)
+    for i in range(0, len(split), EVAL_BATCH):
+        xb = D.as_float(split.x[i : i + EVAL_BATCH])
+        yb = split.y[i : i + EVAL_BATCH]
+        logits = model(xb)
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+        correct += (logits.argmax(1) == yb).sum()
+    model.train(was_training)
+    n = len(split)
+    return loss_sum.item() / n, correct.item() / n
+
+
+def load_data(cfg: TrainConfig, root: Path, download: bool, device: torch.device):
+    train = D.subset(D.load_split(cfg.dataset, root, True, download), cfg.train_per_class, cfg.seed)
+    val = D.subset(D.load_split(cfg.dataset, root, False, download), cfg.val_per_class, cfg.seed)
+    return D.to_device(train, device), D.to_device(val, device)
+
+
+def train(
+    cfg: TrainConfig,
+    train_split: D.Split,
+    val_split: D.Split,
+    device: torch.device,
+    report: Callable[[EpochReport], None] = lambda r: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_start: Callable[[dict[str, list[float]]], None] = lambda edges: None,
+) -> TrainResult:
+    in_features = math.prod(train_split.x.shape[1:])
+    num_classes = int(train_split.y.max().item()) + 1
+    model = build_model(cfg.hidden, in_features, max(num_classes, 10), cfg.seed).to(device)
+    edges = histogram_edges(model.state_dict())
+    on_start(edges)
+    params = penalized(model)
+    opt = make_optimizer(cfg, model)
+    n = len(train_split)
+    result = TrainResult(model=model, epoch=0)
+
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        order = epoch_order(n, cfg.seed, epoch).to(device)
+        data_sum = torch.zeros((), dtype=torch.float64, device=device)
+        pen_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        batches = 0
+        for i in range(0, n, cfg.batch_size):
+            if should_stop():
+                raise Stopped(f"stopped during epoch {epoch}")
+            idx = order[i : i + cfg.batch_size]
+            xb, yb = D.as_float(train_split.x[idx]), train_split.y[idx]
+            logits = model(xb)
+            data_loss = F.cross_entropy(logits, yb)
+            pen = penalty(params, cfg.l1, cfg.l2)
+            loss = data_loss if pen is None else data_loss + pen
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            data_sum += data_loss.detach()
+            if pen is not None:
+                pen_sum += pen.detach()
+            correct += (logits.argmax(1) == yb).sum()
+            batches += 1
+        val_loss, val_acc = evaluate(model, val_split)
+        if not (math.isfinite(val_loss) and math.isfinite(data_sum.item())):
+            raise FloatingPointError(f"loss became {data_sum.item()} in epoch {epoch}")
+        elapsed = time.perf_counter() - t0
+        state = model.state_dict()
+        metrics = {
+            "train_loss": data_sum.item() / batches,
+            "penalty": pen_sum.item() / batches,
+            "train_acc": correct.item() / n,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": opt.param_groups[0]["lr"],
+            "epoch_time": elapsed,
+            "samples_per_s": n / elapsed,
+        }
+        layers = layer_stats(state)
+        report(EpochReport(epoch, metrics, layers, histograms(state, edges)))
+        result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
+    return result
