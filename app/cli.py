@@ -1,0 +1,98 @@
+"""`reglab up | serve | worker`.
+
+The worker runs as its own Python process (`python -m worker`): the web side never imports torch.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+import uvicorn
+
+from app.settings import Settings
+
+WORKER_STOP_GRACE_S = 15
+
+
+def _worker_argv(max_runs: int | None = None, exit_when_idle: bool = False) -> list[str]:
+    argv = [sys.executable, "-m", "worker"]
+    if max_runs is not None:
+        argv += ["--max-runs", str(max_runs)]
+    if exit_when_idle:
+        argv.append("--exit-when-idle")
+    return argv
+
+
+@click.group()
+def main() -> None:
+    """reglab: live regularization experiments in PyTorch."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default: REGLAB_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: REGLAB_PORT or 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the web dashboard and API only."""
+    _serve(Settings(), host, port)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    from app.main import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+    )
+
+
+@main.command()
+@click.option("--max-runs", type=int, default=None, help="Exit after training this many runs.")
+@click.option("--exit-when-idle", is_flag=True, help="Exit when the queue is empty.")
+def worker(max_runs: int | None, exit_when_idle: bool) -> None:
+    """Run one training worker: claims queued runs and trains them."""
+    argv = _worker_argv(max_runs, exit_when_idle)
+    os.execv(argv[0], argv)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default: REGLAB_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: REGLAB_PORT or 8000).")
+@click.option("--workers", "n_workers", type=click.IntRange(0, 64), default=1, show_default=True,
+              help="Training worker processes to start beside the server.")
+def up(host: str | None, port: int | None, n_workers: int) -> None:
+    """Run the dashboard and N workers on one machine; Ctrl-C stops them all."""
+    settings = Settings()
+    settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    click.echo(f"reglab: data in {settings.resolved_home}, database {settings.db_url}")
+    # Own sessions: Ctrl-C reaches only this process, which then stops the workers in order
+    # (each finishes its batch and gives its run back to the queue).
+    workers = [subprocess.Popen(_worker_argv(), start_new_session=True) for _ in range(n_workers)]
+    try:
+        _serve(settings, host, port)
+    finally:
+        _stop_workers(workers)
+
+
+def _stop_workers(workers: list[subprocess.Popen]) -> None:
+    for p in workers:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + WORKER_STOP_GRACE_S
+    for p in workers:
+        try:
+            p.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if workers:
+        click.echo(f"reglab: {len(workers)} worker(s) stopped")
+
+
+if __name__ == "__main__":
+    main()

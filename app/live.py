@@ -1,0 +1,173 @@
+"""Live updates: one poller reads the change feed and fans rendered events out to SSE streams.
+
+However many pages are open, the database sees one query per tick; each change is rendered once.
+Event ids are change ids, so a browser that reconnects with Last-Event-ID misses nothing.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+from anyio import to_thread
+from sqlalchemy import Engine
+from sqlmodel import select
+from sse_starlette import ServerSentEvent
+
+from app import views
+from app.db import feed, queue
+from app.db.engine import read_session
+from app.db.models import Change, Run
+from app.settings import Settings
+from app.templating import templates
+
+log = logging.getLogger("reglab.live")
+QUEUE_LIMIT = 2000  # events buffered per slow client before its stream is closed (it reconnects)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    experiment_id: int
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    overflowed: bool = False
+
+    def put(self, event: ServerSentEvent) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)  # wake the stream so it ends
+
+
+def _card(session, run: Run) -> ServerSentEvent:
+    public = views.runs_public(session, [run])[0]
+    html = templates.get_template("_run_card.html").render(run=public)
+    return ServerSentEvent(data=html, event=f"run-{run.id}")
+
+
+def _header(session, experiment_id: int) -> ServerSentEvent:
+    exp = views.get_experiment(session, experiment_id)
+    html = templates.get_template("_experiment_status.html").render(experiment=exp)
+    return ServerSentEvent(data=html, event="experiment-status")
+
+
+def _epoch(session, change: Change, run: Run) -> ServerSentEvent | None:
+    metric = feed.run_metric(session, change.run_id, change.epoch)
+    if metric is None:  # superseded by a restart of the run; its new epochs follow
+        return None
+    hist = feed.run_histograms(session, run, change.epoch)
+    payload = {"run_id": change.run_id, "metric": metric, "histograms": hist}
+    return ServerSentEvent(data=json.dumps(payload), event="epoch", id=str(change.id))
+
+
+def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentEvent]]:
+    """Events for a batch of changes: each epoch, then each touched run's card and header once."""
+    out: list[tuple[int, ServerSentEvent]] = []
+    with read_session(engine) as s:
+        run_ids = {c.run_id for c in changes}
+        runs = {r.id: r for r in s.exec(select(Run).where(Run.id.in_(run_ids)))}
+        last_for_run: dict[int, int] = {}
+        for c in changes:
+            if c.kind == "epoch":
+                ev = _epoch(s, c, runs[c.run_id])
+                if ev is not None:
+                    out.append((c.experiment_id, ev))
+            last_for_run[c.run_id] = c.id
+        for run_id, change_id in last_for_run.items():
+            ev = _card(s, runs[run_id])
+            ev.id = str(change_id)
+            out.append((runs[run_id].experiment_id, ev))
+        for exp_id in {c.experiment_id for c in changes}:
+            out.append((exp_id, _header(s, exp_id)))
+    return out
+
+
+def render_catchup(engine: Engine, experiment_id: int, cursor: int, head: int) -> list[ServerSentEvent]:
+    """For a new stream: the current cards and header, then epochs committed in (cursor, head]."""
+    with read_session(engine) as s:
+        changes = feed.experiment_changes_since(s, experiment_id, cursor, head)
+        runs = list(s.exec(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)))
+        by_id = {r.id: r for r in runs}
+        events = [_card(s, r) for r in runs] + [_header(s, experiment_id)]
+        for c in changes:
+            if c.kind == "epoch" and (ev := _epoch(s, c, by_id[c.run_id])) is not None:
+                events.append(ev)
+    return events
+
+
+class LiveFeed:
+    def __init__(self, engine: Engine, settings: Settings):
+        self.engine, self.settings = engine, settings
+        self.head = 0
+        self.subscribers: dict[int, set[Subscriber]] = {}
+        self._task: asyncio.Task | None = None
+
+    def subscribe(self, experiment_id: int) -> tuple[Subscriber, int]:
+        """Returns the subscriber and the head it starts after (catch up to it first)."""
+        sub = Subscriber(experiment_id)
+        self.subscribers.setdefault(experiment_id, set()).add(sub)
+        return sub, self.head
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self.subscribers.get(sub.experiment_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self.subscribers[sub.experiment_id]
+
+    @property
+    def stream_count(self) -> int:
+        return sum(len(s) for s in self.subscribers.values())
+
+    async def start(self) -> None:
+        with read_session(self.engine) as s:
+            self.head = feed.last_change_id(s)
+        self._task = asyncio.create_task(self._run(), name="reglab-live-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_sweep = 0.0
+        while True:
+            try:
+                await self._tick()
+                # Runs whose worker died are taken back even when no worker is idle to notice.
+                if loop.time() - last_sweep > self.settings.stall_timeout / 3:
+                    last_sweep = loop.time()
+                    await to_thread.run_sync(
+                        queue.requeue_stalled,
+                        self.engine,
+                        self.settings.stall_timeout,
+                        self.settings.max_attempts,
+                    )
+            except Exception:
+                log.exception("live feed tick failed; retrying")
+            await asyncio.sleep(self.settings.feed_interval)
+
+    async def _tick(self) -> None:
+        changes = await to_thread.run_sync(feed.changes_since, self.engine, self.head)
+        if not changes:
+            return
+        events: list[tuple[int, ServerSentEvent]] = []
+        rendered: set[int] = set()
+        while True:  # again if a page subscribed to another experiment while we rendered
+            todo = {c.experiment_id for c in changes if c.experiment_id in self.subscribers}
+            todo -= rendered
+            if not todo:
+                break
+            batch = [c for c in changes if c.experiment_id in todo]
+            events += await to_thread.run_sync(render, self.engine, batch)
+            rendered |= todo
+        # No await from here on: the head moves and the events go out together, so a stream
+        # that subscribes meanwhile either catches up to the old head or gets these events.
+        self.head = changes[-1].id
+        for experiment_id, event in events:
+            for sub in self.subscribers.get(experiment_id, ()):
+                sub.put(event)

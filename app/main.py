@@ -1,0 +1,40 @@
+"""create_app(): the FastAPI application (routers, static files, the live feed)."""
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.db.engine import get_engine
+from app.live import LiveFeed
+from app.routes import api, events, pages
+from app.settings import Settings
+from app.templating import STATIC_DIR
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = get_engine(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await app.state.live.start()
+        try:
+            yield
+        finally:
+            await app.state.live.stop()
+
+    app = FastAPI(
+        title="reglab",
+        summary="Live regularization experiments in PyTorch.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.live = LiveFeed(engine, settings)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(events.router)
+    app.include_router(pages.router)
+    return app

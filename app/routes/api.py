@@ -1,0 +1,122 @@
+"""The JSON API. Users script against it: fields may be added, never renamed."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from sqlmodel import select
+
+from app.db import feed, queue
+from app.db.models import Checkpoint, Run
+from app.deps import EngineDep, ExperimentId, RunId, SessionDep, SettingsDep, not_found
+from app.schemas import (
+    CancelPublic,
+    ExperimentIn,
+    ExperimentPublic,
+    HistogramsPublic,
+    MetricsPublic,
+    RunPublic,
+)
+from app.views import get_experiment, list_experiments, runs_public
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+def launch(engine, body: ExperimentIn) -> int:
+    """Store the experiment and queue one run per arm (one transaction). Shared with the form."""
+    arms = [(r.name, r.model_dump(exclude={"name"})) for r in body.runs]
+    return queue.create_experiment(engine, body.display_name(), body.shared_config(), arms).id
+
+
+@router.post("/experiments", status_code=201, response_model=ExperimentPublic)
+def create_experiment(body: ExperimentIn, engine: EngineDep, session: SessionDep):
+    return get_experiment(session, launch(engine, body))
+
+
+@router.get("/experiments", response_model=list[ExperimentPublic])
+def experiments(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+):
+    """Newest first."""
+    return list_experiments(session, limit, offset)
+
+
+@router.get("/experiments/{experiment_id}", response_model=ExperimentPublic)
+def experiment(experiment_id: ExperimentId, session: SessionDep):
+    exp = get_experiment(session, experiment_id)
+    if exp is None:
+        raise not_found("experiment", experiment_id)
+    return exp
+
+
+@router.post("/experiments/{experiment_id}/cancel", response_model=CancelPublic)
+def cancel_experiment(experiment_id: ExperimentId, engine: EngineDep, session: SessionDep):
+    """Queued arms are cancelled at once; running arms stop within a second."""
+    if get_experiment(session, experiment_id) is None:
+        raise not_found("experiment", experiment_id)
+    counts = queue.request_cancel(engine, experiment_id)
+    return CancelPublic(**counts, experiment=get_experiment(session, experiment_id))
+
+
+def _run(session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    return run
+
+
+@router.get("/runs/{run_id}", response_model=RunPublic)
+def run(run_id: RunId, session: SessionDep):
+    return runs_public(session, [_run(session, run_id)])[0]
+
+
+@router.get("/runs/{run_id}/metrics", response_model=MetricsPublic)
+def run_metrics(run_id: RunId, session: SessionDep):
+    _run(session, run_id)
+    return {"run_id": run_id, "epochs": feed.run_metrics(session, run_id)}
+
+
+@router.get("/runs/{run_id}/histograms", response_model=HistogramsPublic)
+def run_histograms(
+    run_id: RunId,
+    session: SessionDep,
+    epoch: Annotated[int | None, Query(ge=1, le=10**6, description="Default: the latest")] = None,
+):
+    hist = feed.run_histograms(session, _run(session, run_id), epoch)
+    if epoch is not None and not hist["layers"]:
+        raise not_found(f"epoch {epoch} of run", run_id)
+    return {"run_id": run_id, **hist}
+
+
+@router.get(
+    "/runs/{run_id}/checkpoint",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {}},
+)
+def checkpoint(
+    run_id: RunId,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: Literal["pt", "safetensors"] = "pt",
+):
+    """The final checkpoint: `.pt` (a plain dict; loads with `torch.load(weights_only=True)`) or
+    `.safetensors` (tensors only, config in the metadata)."""
+    run = _run(session, run_id)
+    ckpt = session.exec(
+        select(Checkpoint).where(Checkpoint.run_id == run.id, Checkpoint.kind == "final")
+    ).first()
+    if ckpt is None:
+        raise not_found("checkpoint of run", run_id)
+    root = settings.checkpoints
+    path = (root / ckpt.filename).with_suffix(f".{format}").resolve()
+    # The name comes from our own table, never from the request; still, serve only inside root.
+    if not path.is_relative_to(root) or not path.is_file():
+        raise not_found("checkpoint file of run", run_id)
+    exp_slug = "".join(ch if ch.isalnum() else "-" for ch in run.name.lower()).strip("-")
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=f"reglab-run{run.id}-{exp_slug or 'arm'}.{format}",
+    )

@@ -1,0 +1,69 @@
+"""HTML pages and the htmx fragments they swap in."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app import forms
+from app.db import queue
+from app.deps import EngineDep, ExperimentId, SessionDep, not_found
+from app.routes.api import launch
+from app.schemas import ExperimentIn
+from app.templating import templates
+from app.views import experiment_snapshot, get_experiment, list_experiments
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, session: SessionDep):
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {
+            "values": forms.form_values(ExperimentIn()),
+            "errors": {},
+            "experiments": list_experiments(session),
+        },
+    )
+
+
+@router.get("/fragments/experiments", response_class=HTMLResponse)
+def experiment_list(request: Request, session: SessionDep):
+    return templates.TemplateResponse(
+        request, "_experiment_list.html", {"experiments": list_experiments(session)}
+    )
+
+
+@router.post("/experiments")
+async def submit(request: Request, engine: EngineDep):
+    raw, body, errors = forms.parse(await request.form())
+    if body is None:
+        # 422 with the form again, errors inline; htmx swaps it in place (see base.html config).
+        return templates.TemplateResponse(
+            request, "_form.html", {"values": raw, "errors": errors}, status_code=422
+        )
+    experiment_id = launch(engine, body)
+    url = f"/experiments/{experiment_id}"
+    if request.headers.get("HX-Request"):
+        return Response(status_code=201, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
+def experiment_page(request: Request, experiment_id: ExperimentId, session: SessionDep):
+    snapshot = experiment_snapshot(session, experiment_id)
+    if snapshot is None:
+        raise not_found("experiment", experiment_id)
+    return templates.TemplateResponse(request, "experiment.html", snapshot)
+
+
+@router.post("/experiments/{experiment_id}/cancel", response_class=HTMLResponse)
+def cancel(request: Request, experiment_id: ExperimentId, engine: EngineDep, session: SessionDep):
+    if get_experiment(session, experiment_id) is None:
+        raise not_found("experiment", experiment_id)
+    queue.request_cancel(engine, experiment_id)
+    return templates.TemplateResponse(
+        request,
+        "_experiment_status.html",
+        {"experiment": get_experiment(session, experiment_id)},
+    )
