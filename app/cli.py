@@ -63,8 +63,14 @@ def worker(max_runs: int | None, exit_when_idle: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: REGLAB_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: REGLAB_PORT or 8000).")
-@click.option("--workers", "n_workers", type=click.IntRange(0, 64), default=1, show_default=True,
-              help="Training worker processes to start beside the server.")
+@click.option(
+    "--workers",
+    "n_workers",
+    type=click.IntRange(0, 64),
+    default=1,
+    show_default=True,
+    help="Training worker processes to start beside the server.",
+)
 def up(host: str | None, port: int | None, n_workers: int) -> None:
     """Run the dashboard and N workers on one machine; Ctrl-C stops them all."""
     settings = Settings()

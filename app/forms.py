@@ -7,8 +7,18 @@ from starlette.datastructures import FormData
 
 from app.schemas import ExperimentIn
 
-SCALARS = ("name", "dataset", "train_per_class", "val_per_class", "epochs", "batch_size", "lr",
-           "optimizer", "hidden", "seed")
+SCALARS = (
+    "name",
+    "dataset",
+    "train_per_class",
+    "val_per_class",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "hidden",
+    "seed",
+)
 # Blank means "the whole split" for these; for every other field blank is an error.
 BLANK_IS_NONE = {"name", "train_per_class", "val_per_class"}
 

@@ -84,7 +84,9 @@ def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentE
     return out
 
 
-def render_catchup(engine: Engine, experiment_id: int, cursor: int, head: int) -> list[ServerSentEvent]:
+def render_catchup(
+    engine: Engine, experiment_id: int, cursor: int, head: int
+) -> list[ServerSentEvent]:
     """For a new stream: the current cards and header, then epochs committed in (cursor, head]."""
     with read_session(engine) as s:
         changes = feed.experiment_changes_since(s, experiment_id, cursor, head)

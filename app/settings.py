@@ -1,4 +1,4 @@
-"""The one settings object. Every process (server, worker, CLI, tests) reads it from REGLAB_* variables."""
+"""The one settings object; every process (server, worker, CLI) reads it from REGLAB_* variables."""
 
 from functools import cached_property
 from pathlib import Path
@@ -11,7 +11,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGLAB_", env_file=".env", extra="ignore")
 
     home: Path = Field(Path("reglab-data"), description="Where the database and checkpoints live.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite under home.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite under home."
+    )
     data_dir: Path | None = Field(None, description="torchvision dataset root; default: home/data.")
     download: bool = Field(True, description="Let torchvision download datasets that are missing.")
     checkpoint_dir: Path | None = Field(None, description="Default: home/checkpoints.")

@@ -24,7 +24,9 @@ def _run_extras(session: Session, run_ids: list[int]) -> tuple[set[int], dict[in
         return set(), {}
     with_ckpt = set(
         session.exec(
-            select(Checkpoint.run_id).where(col(Checkpoint.run_id).in_(run_ids), Checkpoint.kind == "final")
+            select(Checkpoint.run_id).where(
+                col(Checkpoint.run_id).in_(run_ids), Checkpoint.kind == "final"
+            )
         ).all()
     )
     mean_time = dict(
@@ -89,7 +91,7 @@ def list_experiments(session: Session, limit: int = 50, offset: int = 0) -> list
 
 
 def experiment_snapshot(session: Session, experiment_id: int) -> dict[str, Any] | None:
-    """Everything the experiment page draws before it starts streaming, and the cursor to stream from."""
+    """What the experiment page draws before it starts streaming, and the cursor to stream from."""
     cursor = feed.last_change_id(session)  # read first: anything newer arrives by the stream
     exp = get_experiment(session, experiment_id)
     if exp is None:

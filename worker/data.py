@@ -52,7 +52,7 @@ def _open(name: str, root: Path, train: bool, download: bool) -> datasets.Vision
         try:
             return cls(str(root), train=train, download=True)
         except Exception as failed:  # network errors come in many types
-            reason = str(failed).strip().splitlines()[0] if str(failed).strip() else type(failed).__name__
+            reason = " ".join(str(failed).split())[:300] or type(failed).__name__
             raise DatasetMissing(f"{hint} Downloading failed: {reason}") from failed
 
 

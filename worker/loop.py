@@ -134,7 +134,9 @@ class Worker:
             if watch.lost.is_set():
                 log.warning("run %s: claim lost; dropping it", claim.run_id)
             elif watch.cancel.is_set():
-                queue.finish(self.engine, claim, RunStatus.cancelled, error="Cancelled by the user.")
+                queue.finish(
+                    self.engine, claim, RunStatus.cancelled, error="Cancelled by the user."
+                )
             elif self.shutdown.is_set():
                 queue.release(self.engine, claim, "Worker shut down; waiting for another one.")
             else:

@@ -41,10 +41,14 @@ def layer_stats(state: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
         return {}
     values = torch.stack(rows).cpu().tolist()  # one device sync for all layers
     keys = ("mean_abs", "l1", "l2_sq", "zero_frac", "near_zero_frac", "max_abs")
-    return {name: dict(zip(keys, vals, strict=True)) for name, vals in zip(names, values, strict=True)}
+    return {
+        name: dict(zip(keys, vals, strict=True)) for name, vals in zip(names, values, strict=True)
+    }
 
 
-def histogram_edges(state: dict[str, torch.Tensor], bins: int = HIST_BINS) -> dict[str, list[float]]:
+def histogram_edges(
+    state: dict[str, torch.Tensor], bins: int = HIST_BINS
+) -> dict[str, list[float]]:
     """Fixed edges per weight matrix from the initial weights, shared by all arms (same init)."""
     edges = {}
     for name, w in weight_tensors(state).items():

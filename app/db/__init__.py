@@ -1,1 +1,1 @@
-"""The database layer: the only code the web server and the worker share. Imports neither web nor torch."""
+"""The database layer: all the web server and the worker share. Imports neither web nor torch."""

@@ -36,7 +36,7 @@ def begin_training(
     hist_edges: dict[str, list[float]],
     from_epoch: int = 0,
 ) -> bool:
-    """Record the device and histogram edges; drop epochs past `from_epoch` left by an earlier attempt."""
+    """Record device and histogram edges; drop epochs past `from_epoch` left by an earlier try."""
     with write_session(engine) as s:
         run = _fenced_run(s, claim)
         if run is None:
@@ -46,7 +46,9 @@ def begin_training(
         run.epochs_done = from_epoch
         s.add(run)
         s.exec(delete(Histogram).where(Histogram.run_id == run.id, Histogram.epoch > from_epoch))
-        s.exec(delete(EpochMetric).where(EpochMetric.run_id == run.id, EpochMetric.epoch > from_epoch))
+        s.exec(
+            delete(EpochMetric).where(EpochMetric.run_id == run.id, EpochMetric.epoch > from_epoch)
+        )
         s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="status"))
         return True
 
@@ -59,7 +61,7 @@ def write_epoch(
     layers: dict[str, dict[str, float]],
     histograms: dict[str, HistogramRow],
 ) -> bool:
-    """One epoch's metrics and histograms, atomically. False (nothing written) if the claim was lost."""
+    """One epoch's metrics and histograms, atomically; False if the claim is lost."""
     with write_session(engine) as s:
         run = _fenced_run(s, claim)
         if run is None:

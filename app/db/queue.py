@@ -201,7 +201,7 @@ def requeue_stalled(engine: Engine, timeout_s: float, max_attempts: int) -> list
 
 
 def request_cancel(engine: Engine, experiment_id: int) -> dict[str, int]:
-    """Cancel queued arms at once; ask workers to stop running ones (they see it within a second)."""
+    """Cancel queued arms at once; ask workers to stop running ones (they see it within 1 s)."""
     counts = {"cancelled": 0, "stopping": 0}
     with write_session(engine) as s:
         runs = s.exec(

@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse
 from sqlmodel import select
 
 from app.db import feed, queue
+from app.db.engine import read_session
 from app.db.models import Checkpoint, Run
 from app.deps import EngineDep, ExperimentId, RunId, SessionDep, SettingsDep, not_found
 from app.schemas import (
@@ -57,7 +58,8 @@ def cancel_experiment(experiment_id: ExperimentId, engine: EngineDep, session: S
     if get_experiment(session, experiment_id) is None:
         raise not_found("experiment", experiment_id)
     counts = queue.request_cancel(engine, experiment_id)
-    return CancelPublic(**counts, experiment=get_experiment(session, experiment_id))
+    with read_session(engine) as fresh:  # the request's session still reads its old snapshot
+        return CancelPublic(**counts, experiment=get_experiment(fresh, experiment_id))
 
 
 def _run(session, run_id: int) -> Run:

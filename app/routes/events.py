@@ -6,8 +6,8 @@ from anyio import to_thread
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
-from app.deps import EngineDep, ExperimentId, LiveDep, SessionDep, not_found
 from app.db.models import Experiment
+from app.deps import EngineDep, ExperimentId, LiveDep, SessionDep, not_found
 from app.live import render_catchup
 
 router = APIRouter(tags=["api"])

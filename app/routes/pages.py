@@ -5,6 +5,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import forms
 from app.db import queue
+from app.db.engine import read_session
 from app.deps import EngineDep, ExperimentId, SessionDep, not_found
 from app.routes.api import launch
 from app.schemas import ExperimentIn
@@ -62,8 +63,8 @@ def cancel(request: Request, experiment_id: ExperimentId, engine: EngineDep, ses
     if get_experiment(session, experiment_id) is None:
         raise not_found("experiment", experiment_id)
     queue.request_cancel(engine, experiment_id)
+    with read_session(engine) as fresh:  # the request's session still reads its old snapshot
+        experiment = get_experiment(fresh, experiment_id)
     return templates.TemplateResponse(
-        request,
-        "_experiment_status.html",
-        {"experiment": get_experiment(session, experiment_id)},
+        request, "_experiment_status.html", {"experiment": experiment}
     )

@@ -1,0 +1,134 @@
+"""Queue semantics on a real SQLite file: atomic claims, fencing, cancel, stalled runs."""
+
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import select
+
+from app.db import feed, queue
+from app.db.engine import read_session, write_session
+from app.db.models import Change, EpochMetric, Run, RunStatus, utcnow
+
+CFG = {"dataset": "mnist", "epochs": 3, "seed": 0}
+
+
+def make(engine, n_arms=3):
+    return queue.create_experiment(
+        engine, "x", CFG, [(f"arm{i}", {"l1": 0.0}) for i in range(n_arms)]
+    )
+
+
+def statuses(engine, experiment_id):
+    with read_session(engine) as s:
+        return [
+            r.status
+            for r in s.exec(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id))
+        ]
+
+
+def test_create_writes_experiment_runs_and_changes_together(engine):
+    exp = make(engine)
+    assert statuses(engine, exp.id) == ["queued"] * 3
+    with read_session(engine) as s:
+        assert len(s.exec(select(Change)).all()) == 3
+
+
+def test_claims_oldest_first_and_merges_configs(engine):
+    make(engine)
+    w = queue.register_worker(engine, "h", 1, "cpu")
+    c = queue.claim_next(engine, w)
+    assert c.name == "arm0" and c.attempt == 1
+    assert c.config == {**CFG, "l1": 0.0, "arm": "arm0"}
+
+
+def test_concurrent_claimers_never_share_a_run(engine):
+    make(engine, n_arms=40)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claimer():
+        w = queue.register_worker(engine, "h", threading.get_ident(), "cpu")
+        while (c := queue.claim_next(engine, w)) is not None:
+            with lock:
+                claimed.append(c.run_id)
+
+    threads = [threading.Thread(target=claimer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == list(range(1, 41))
+
+
+def test_writes_are_fenced_by_the_claim_token(engine):
+    make(engine, 1)
+    w = queue.register_worker(engine, "h", 1, "cpu")
+    claim = queue.claim_next(engine, w)
+    # The run is taken back (as a stall sweep would) and claimed again by another worker.
+    with write_session(engine) as s:
+        s.exec(update(Run).values(heartbeat_at=utcnow() - timedelta(minutes=5)))
+    assert queue.requeue_stalled(engine, timeout_s=30, max_attempts=3) == [claim.run_id]
+    second = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
+    assert second.attempt == 2
+    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
+    assert not feed.write_epoch(engine, claim, 1, metrics, {}, {})
+    assert not queue.heartbeat(engine, claim, w)
+    assert not queue.finish(engine, claim, RunStatus.succeeded)
+    assert feed.write_epoch(engine, second, 1, metrics, {}, {})
+    with read_session(engine) as s:
+        assert len(s.exec(select(EpochMetric)).all()) == 1
+        assert s.get(Run, claim.run_id).status == RunStatus.running
+
+
+def test_stalled_run_fails_after_max_attempts(engine):
+    make(engine, 1)
+    for attempt in range(1, 4):
+        c = queue.claim_next(engine, queue.register_worker(engine, "h", attempt, "cpu"))
+        assert c.attempt == attempt
+        with write_session(engine) as s:
+            s.exec(update(Run).values(heartbeat_at=utcnow() - timedelta(minutes=5)))
+        queue.requeue_stalled(engine, timeout_s=30, max_attempts=3)
+    with read_session(engine) as s:
+        run = s.exec(select(Run)).one()
+    assert run.status == RunStatus.failed
+    assert "Gave up after 3 attempts" in run.error
+
+
+def test_fresh_heartbeat_keeps_the_claim(engine):
+    make(engine, 1)
+    w = queue.register_worker(engine, "h", 1, "cpu")
+    c = queue.claim_next(engine, w)
+    time.sleep(0.05)
+    assert queue.heartbeat(engine, c, w)
+    assert queue.requeue_stalled(engine, timeout_s=30, max_attempts=3) == []
+
+
+def test_cancel_stops_queued_at_once_and_flags_running(engine):
+    exp = make(engine, 2)
+    w = queue.register_worker(engine, "h", 1, "cpu")
+    c = queue.claim_next(engine, w)
+    assert queue.request_cancel(engine, exp.id) == {"cancelled": 1, "stopping": 1}
+    assert statuses(engine, exp.id) == ["running", "cancelled"]
+    assert queue.cancel_requested(engine, c)
+    assert queue.finish(engine, c, RunStatus.cancelled)
+    assert statuses(engine, exp.id) == ["cancelled", "cancelled"]
+
+
+def test_release_puts_the_run_back_for_another_worker(engine):
+    make(engine, 1)
+    c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
+    assert queue.release(engine, c, "shutting down")
+    c2 = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
+    assert c2.run_id == c.run_id and c2.token != c.token
+
+
+def test_change_feed_is_ordered_and_resumable(engine):
+    make(engine, 2)
+    first = feed.changes_since(engine, 0)
+    assert [c.id for c in first] == sorted(c.id for c in first)
+    assert feed.changes_since(engine, first[-1].id) == []
+    c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
+    new = feed.changes_since(engine, first[-1].id)
+    assert [(x.run_id, x.kind) for x in new] == [(c.run_id, "status")]

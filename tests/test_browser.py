@@ -1,0 +1,129 @@
+"""The page in a real browser: Playwright driving Debian's Chromium against real processes."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(os.environ.get("REGLAB_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed here (apt-get install chromium); CI installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def chart_points(page, chart_id: str) -> int:
+    return page.evaluate(
+        """(id) => { const el = document.getElementById(id);
+                     return el && el.data ? el.data.reduce((n, t) => n + t.x.length, 0) : 0; }""",
+        chart_id,
+    )
+
+
+def test_form_launch_live_charts_and_download(page, processes):
+    url = processes.server()
+    processes.worker()
+    page.goto(url)
+    form = page.locator("#experiment-form")
+    assert form.locator('input[name="hidden"]').input_value() == "500"
+
+    # Bad input: the message appears next to the field, and nothing is started.
+    form.locator('input[name="epochs"]').fill("0")
+    page.click("#run-button")
+    page.wait_for_selector("#error-epochs")
+    assert "greater than or equal to 1" in page.inner_text("#error-epochs")
+    assert page.url.rstrip("/") == url
+
+    # A smaller experiment than the tutorial's, so the test is quick; arms edited in the form.
+    form = page.locator("#experiment-form")
+    form.locator('input[name="epochs"]').fill("6")
+    form.locator('input[name="train_per_class"]').fill("60")
+    form.locator('input[name="val_per_class"]').fill("50")
+    form.locator("tr.arm").nth(2).locator('[data-action="remove-arm"]').click()
+    page.click('[data-action="add-arm"]')
+    new_arm = form.locator("tr.arm").nth(2)
+    new_arm.locator('input[name="arm_name"]').fill("Strong ridge")
+    new_arm.locator('input[name="arm_l2"]').fill("0.01")
+    page.click("#run-button")
+    page.wait_for_url("**/experiments/*")
+    page.evaluate("window.__sameDocument = true")
+
+    # The charts gain points while the arms train, without a reload.
+    seen = []
+    for _ in range(600):
+        n = chart_points(page, "chart-loss")
+        if not seen or n != seen[-1]:
+            seen.append(n)
+        if n == 3 * 6 * 2:  # 3 arms x 6 epochs x (train, val)
+            break
+        page.wait_for_timeout(50)
+    assert seen[-1] == 36, seen
+    assert len(seen) >= 4 and seen == sorted(seen), seen  # grew in several steps
+    assert page.evaluate("window.__sameDocument") is True
+
+    page.wait_for_selector("#experiment-status .badge.succeeded", timeout=60_000)
+    names = page.locator(".card strong").all_inner_texts()
+    assert names == ["Original", "Lasso", "Strong ridge"]
+    assert page.locator(".card .progress-text").first.inner_text().startswith("epoch 6/6")
+    assert chart_points(page, "hist-linear_1_weight") == 3 * 60  # 3 arms x 60 shared bins
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
+
+    with page.expect_download() as info:
+        page.locator("#run-3 a.download").click()
+    path = info.value.path()
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["config"]["arm"] == "Strong ridge" and ckpt["config"]["l2"] == 0.01
+    assert info.value.suggested_filename.endswith(".pt")
+
+
+def test_cancel_from_the_page(page, processes):
+    import httpx
+
+    url = processes.server()
+    exp = httpx.post(
+        f"{url}/api/experiments", json={"epochs": 50, "runs": [{"name": "a"}, {"name": "b"}]}
+    ).json()
+    processes.worker()
+    page.goto(f"{url}/experiments/{exp['id']}")
+    page.wait_for_selector('#run-1 [data-status="running"]', timeout=30_000)
+    page.click("#cancel-button")
+    page.wait_for_selector('#run-2 [data-status="cancelled"]', timeout=5_000)
+    page.wait_for_selector('#run-1 [data-status="cancelled"]', timeout=5_000)
+    assert page.locator("#cancel-button").count() == 0
