@@ -1,33 +1,67 @@
-"""The HTML form <-> ExperimentIn: the same validation as the API, errors keyed by form field."""
+"""The HTML form <-> ExperimentIn: the same validation as the API, errors keyed by form field.
 
+Arm fields are named `runs.<i>.<field>` (the page's script renumbers rows after adding or
+removing one), so a message at ("runs", 1, "l1") lands next to the field `runs.1.l1`.
+"""
+
+import re
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from app.schemas import ExperimentIn
+from app.schemas import ExperimentIn, RunIn
 
 SCALARS = (
     "name",
     "dataset",
     "train_per_class",
     "val_per_class",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
+    "model",
     "hidden",
+    "depth",
+    "optimizer",
+    "lr",
+    "momentum",
+    "batch_size",
+    "epochs",
     "seed",
 )
-# Blank means "the whole split" for these; for every other field blank is an error.
+# Blank means "the whole split" (or "no name") for these; for every other field it is an error.
 BLANK_IS_NONE = {"name", "train_per_class", "val_per_class"}
+ARM_CHECKBOXES = {"penalize_bias", "batchnorm", "augment", "aug_flip"}
+ARM_LISTS = {"l1_layers", "l2_layers"}
+ARM_FIELD = re.compile(r"^runs\.(\d{1,2})\.(\w+)$")
 
 
 def form_values(body: ExperimentIn) -> dict[str, Any]:
-    """What the form shows for an experiment (the defaults prefill it with the tutorial)."""
+    """What the form shows for an experiment (defaults and presets)."""
     values = {k: getattr(body, k) for k in SCALARS}
-    values["runs"] = [r.model_dump() for r in body.runs]
+    values["runs"] = [arm_values(r) for r in body.runs]
     return values
+
+
+def arm_values(run: RunIn) -> dict[str, Any]:
+    values = run.model_dump()
+    for key in ARM_LISTS:
+        values[key] = ", ".join(f"{v:g}" for v in values[key]) if values[key] else ""
+    values["optimizer"] = values["optimizer"] or ""
+    return values
+
+
+def _arm(fields: dict[str, str]) -> dict[str, Any]:
+    arm: dict[str, Any] = {}
+    for key in RunIn.model_fields:
+        value = fields.get(key, "").strip()
+        if key in ARM_CHECKBOXES:
+            arm[key] = key in fields  # an unticked box is not submitted at all
+        elif key in ARM_LISTS:
+            arm[key] = [v for v in re.split(r"[,\s;]+", value) if v] or None
+        elif key == "optimizer":
+            arm[key] = value or None  # blank: the experiment's optimizer
+        elif key == "name" or value != "":
+            arm[key] = value
+    return arm
 
 
 def parse(form: FormData) -> tuple[dict[str, Any], ExperimentIn | None, dict[str, str]]:
@@ -35,26 +69,39 @@ def parse(form: FormData) -> tuple[dict[str, Any], ExperimentIn | None, dict[str
     raw: dict[str, Any] = {}
     for key in SCALARS:
         value = str(form.get(key, "")).strip()
-        if value == "" and key in BLANK_IS_NONE:
-            raw[key] = None
-        else:
-            raw[key] = value
-    names, l1s, l2s = form.getlist("arm_name"), form.getlist("arm_l1"), form.getlist("arm_l2")
-    raw["runs"] = [
-        {"name": str(n).strip(), "l1": str(a).strip() or "0", "l2": str(b).strip() or "0"}
-        for n, a, b in zip(names, l1s, l2s, strict=False)
-    ]
+        raw[key] = None if value == "" and key in BLANK_IS_NONE else value
+    by_index: dict[int, dict[str, str]] = {}
+    for key, value in form.multi_items():
+        if m := ARM_FIELD.match(key):
+            by_index.setdefault(int(m.group(1)), {})[m.group(2)] = str(value)
+    arms = [_arm(by_index[i]) for i in sorted(by_index)]
+    raw["runs"] = arms
+    shown = {
+        **raw,
+        "runs": [_shown(by_index[i], a) for i, a in zip(sorted(by_index), arms, strict=True)],
+    }
     try:
-        return raw, ExperimentIn.model_validate(raw), {}
+        return shown, ExperimentIn.model_validate(raw), {}
     except ValidationError as exc:
-        return raw, None, errors_by_field(exc)
+        return shown, None, errors_by_field(exc)
+
+
+def _shown(fields: dict[str, str], arm: dict[str, Any]) -> dict[str, Any]:
+    """An arm as the user typed it, to show again next to its errors."""
+    shown = {k: fields.get(k, "") for k in RunIn.model_fields}
+    for key in ARM_CHECKBOXES:
+        shown[key] = arm[key]
+    return shown
 
 
 def errors_by_field(exc: ValidationError) -> dict[str, str]:
     """('runs', 1, 'l1') -> 'runs.1.l1'; the first message per field, in plain words."""
     errors: dict[str, str] = {}
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "form"
+        loc = err["loc"]
+        if len(loc) > 3 and loc[0] == "runs" and loc[2] in ARM_LISTS:
+            loc = loc[:3]  # a bad item of a per-layer list: report it on the list's field
+        key = ".".join(str(p) for p in loc) or "form"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] in ("float_parsing", "int_parsing"):
             msg = "Enter a number." if err["type"] == "float_parsing" else "Enter a whole number."

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-from app.schemas import DATASETS, OPTIMIZERS
+from app.presets import PRESETS
+from app.schemas import DATASETS, MODELS, OPTIMIZERS, WEIGHT_DECAY_NOTES
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
@@ -31,8 +32,48 @@ def lam(value: float | None) -> str:
     return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
+def treatments(config: dict) -> list[str]:
+    """An arm's regularization in a few words each; empty for the unregularized Original."""
+    out = []
+    l1_layers, l2_layers = config.get("l1_layers"), config.get("l2_layers")
+    if l1_layers:
+        out.append("L1 per layer " + " / ".join(lam(v) for v in l1_layers))
+    elif config.get("l1"):
+        out.append(f"L1 λ {lam(config['l1'])}")
+    if l2_layers:
+        out.append("L2 per layer " + " / ".join(lam(v) for v in l2_layers))
+    elif config.get("l2"):
+        out.append(f"L2 λ {lam(config['l2'])}")
+    if config.get("prox_l1"):
+        out.append(f"proximal L1 λ {lam(config['prox_l1'])}")
+    if config.get("weight_decay"):
+        out.append(f"weight decay {lam(config['weight_decay'])}")
+    if config.get("optimizer"):
+        out.append(OPTIMIZERS.get(config["optimizer"], config["optimizer"]))
+    if config.get("penalize_bias") and any(
+        config.get(k) for k in ("l1", "l2", "l1_layers", "l2_layers", "prox_l1", "weight_decay")
+    ):
+        out.append("biases too")
+    if config.get("dropout"):
+        out.append(f"dropout {config['dropout']:g}")
+    if config.get("batchnorm"):
+        out.append("batch norm")
+    if config.get("augment"):
+        parts = ["flip"] if config.get("aug_flip") else []
+        if config.get("aug_rotate"):
+            parts.append(f"±{config['aug_rotate']:g}°")
+        if config.get("aug_scale", 1) < 1:
+            parts.append(f"crop ≥{config['aug_scale']:g}")
+        out.append("augment (" + ", ".join(parts or ["none"]) + ")")
+    return out
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["treatments"] = treatments
 templates.env.filters["duration"] = duration
 templates.env.filters["lam"] = lam
 templates.env.globals["DATASETS"] = DATASETS
 templates.env.globals["OPTIMIZERS"] = OPTIMIZERS
+templates.env.globals["MODELS"] = MODELS
+templates.env.globals["WEIGHT_DECAY_NOTES"] = WEIGHT_DECAY_NOTES
+templates.env.globals["PRESETS"] = {key: label for key, (label, _) in PRESETS.items()}

@@ -44,7 +44,7 @@ def run_public(run: Run, has_checkpoint: bool, mean_epoch_time: float | None) ->
     if run.status == RunStatus.running and mean_epoch_time is not None:
         eta = mean_epoch_time * max(run.epochs_total - run.epochs_done, 0)
     return RunPublic(
-        **run.model_dump(exclude={"claim_token", "cancel_requested", "hist_edges"}),
+        **run.model_dump(exclude={"claim_token", "cancel_requested", "hist_bases"}),
         eta_seconds=eta,
         checkpoint_url=f"/api/runs/{run.id}/checkpoint" if has_checkpoint else None,
     )

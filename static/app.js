@@ -6,19 +6,34 @@
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939"];
 
-// ---- the form: add and remove arms (no inline handlers, so a strict CSP can forbid them) ----
+// ---- the form: add, remove and expand arms (no inline handlers, so a strict CSP can forbid them) ----
+function renumberArms(form) {
+  // Fields are named runs.<i>.<field>; keep <i> equal to the row's position so errors match.
+  form.querySelectorAll("tbody.arm").forEach((arm, i) => {
+    arm.querySelectorAll("[name^='runs.']").forEach((el) => {
+      el.name = el.name.replace(/^runs\.[^.]+\./, `runs.${i}.`);
+    });
+  });
+}
+
 document.addEventListener("click", (ev) => {
   const button = ev.target.closest("[data-action]");
   if (!button) return;
   const form = button.closest("form");
-  if (button.dataset.action === "add-arm") {
-    const rows = form.querySelector("#arms");
-    const row = form.querySelector("#arm-template").content.firstElementChild.cloneNode(true);
-    row.querySelector('[name="arm_name"]').value = "arm " + (rows.children.length + 1);
-    rows.appendChild(row);
-  } else if (button.dataset.action === "remove-arm") {
-    const rows = form.querySelector("#arms");
-    if (rows.children.length > 1) button.closest("tr").remove();
+  const action = button.dataset.action;
+  if (action === "add-arm") {
+    const arms = form.querySelectorAll("tbody.arm");
+    const fresh = form.querySelector("#arm-template").content.querySelector("tbody.arm").cloneNode(true);
+    fresh.querySelector("[name$='.name']").value = "arm " + (arms.length + 1);
+    (arms.length ? arms[arms.length - 1] : form.querySelector("table.arms thead")).after(fresh);
+    renumberArms(form);
+  } else if (action === "remove-arm") {
+    if (form.querySelectorAll("tbody.arm").length > 1) button.closest("tbody.arm").remove();
+    renumberArms(form);
+  } else if (action === "toggle-more") {
+    const more = button.closest("tbody.arm").querySelector("tr.arm-more");
+    more.hidden = !more.hidden;
+    button.setAttribute("aria-expanded", String(!more.hidden));
   }
 });
 
@@ -99,7 +114,22 @@ const Live = {
     const names = new Set();
     for (const run of this.runs.values())
       for (const m of run.metrics) if (m) Object.keys(m.layers).forEach((k) => names.add(k));
-    return [...names].filter((n) => n.endsWith(".weight")).sort();
+    return [...names].filter((n) => n.endsWith(".weight") && !/(^|\.)bn_/.test(n)).sort();
+  },
+
+  layerLines(stat) {  // one line per arm and weight matrix; the dash tells the layer
+    const dashes = ["solid", "dot", "dash", "dashdot", "longdash"];
+    const traces = [];
+    this.weightLayers().forEach((layer, li) => {
+      for (const run of this.runs.values()) {
+        const ms = run.metrics.filter((m) => m && m.layers[layer]);
+        traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m.layers[layer][stat]),
+                     name: `${run.name} ${layer.replace(".weight", "")}`, legendgroup: String(run.id),
+                     type: "scatter", mode: "lines+markers", marker: {size: 5},
+                     line: {color: run.color, dash: dashes[li % dashes.length]}});
+      }
+    });
+    return traces;
   },
 
   draw() {
@@ -107,20 +137,17 @@ const Live = {
                this.layout("Loss (data term; solid train, dashed validation)", "cross-entropy"));
     this.react("chart-acc", [...this.lines("train_acc", "train"), ...this.lines("val_acc", "val", "dash")],
                this.layout("Accuracy (solid train, dashed validation)", "accuracy"));
-    const dashes = ["solid", "dot", "dash", "dashdot"];
-    const wtraces = [];
-    this.weightLayers().forEach((layer, li) => {
-      for (const run of this.runs.values()) {
-        const ms = run.metrics.filter((m) => m && m.layers[layer]);
-        wtraces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m.layers[layer].mean_abs),
-                      name: `${run.name} ${layer}`, legendgroup: String(run.id), type: "scatter",
-                      mode: "lines+markers", marker: {size: 5},
-                      line: {color: run.color, dash: dashes[li % dashes.length]}});
-      }
-    });
-    this.react("chart-weights", wtraces, this.layout("Mean |w| per weight matrix", "mean |w|"));
     this.react("chart-gap", this.lines("gap", "gap"),
                this.layout("Generalization gap (train − validation accuracy)", "gap"));
+    this.react("chart-penalty", this.lines("penalty", "penalty"),
+               this.layout("Penalty term in the loss (λ included)", "penalty"));
+    const select = document.getElementById("layer-stat");
+    const stat = select ? select.value : "mean_abs";
+    const label = select ? select.options[select.selectedIndex].text : "mean |w|";
+    this.react("chart-weights", this.layerLines(stat),
+               this.layout(`${label} per weight matrix (solid: first layer)`, label));
+    this.react("chart-sparsity", this.layerLines("zero_frac"),
+               this.layout("Exact zeros (fraction of weights = 0)", "fraction", {yaxis: {title: {text: "fraction"}, rangemode: "tozero"}}));
     this.drawHistograms();
   },
 
@@ -135,22 +162,36 @@ const Live = {
         const div = document.createElement("div");
         div.className = "chart"; div.id = id; box.appendChild(div);
       }
-      const traces = [];
-      let epoch = 0;
-      for (const run of this.runs.values()) {
-        const h = run.histograms[layer];
-        if (!h) continue;
-        const e = h.edges;
-        traces.push({type: "bar", name: run.name, marker: {color: run.color}, opacity: 0.55,
-                     x: h.counts.map((_, i) => (e[i] + e[i + 1]) / 2),
-                     width: h.counts.map((_, i) => e[i + 1] - e[i]), y: h.counts,
-                     hovertemplate: `${run.name}: %{y} weights near %{x:.3f}<extra></extra>`});
-        epoch = Math.max(epoch, run.metrics.length);
-      }
+      // All arms share the bins; an arm whose weights grew further sits on a wider level.
+      // Re-bin every arm to the widest level present (exact: a level merges pairs of bins).
+      const hs = [...this.runs.values()].map((run) => [run, run.histograms[layer]]).filter(([, h]) => h);
+      const level = Math.max(...hs.map(([, h]) => h.level));
+      const base = hs[0][1].base, bins = hs[0][1].counts.length, r = base * 2 ** level;
+      const width = (2 * r) / bins;
+      const centers = Array.from({length: bins}, (_, i) => -r + (i + 0.5) * width);
+      const traces = hs.map(([run, h]) => ({
+        type: "bar", name: run.name, marker: {color: run.color}, opacity: 0.55, x: centers,
+        y: coarsen(h.counts, h.level, level), width: centers.map(() => width),
+        hovertemplate: `${run.name}: %{y} weights near %{x:.3g}<extra></extra>`}));
+      const epoch = Math.max(...hs.map(([run]) => run.metrics.length));
       this.react(id, traces, this.layout(`Weights of ${layer} at the latest epoch (${epoch}), shared bins`,
                  "count", {barmode: "overlay", bargap: 0, xaxis: {title: {text: "weight value"}}}));
     }
   },
 };
+
+function coarsen(counts, level, toLevel) {  // mirrors app/db/bins.py
+  for (let l = level; l < toLevel; l++) {
+    const n = counts.length, inner = [];
+    for (let j = 0; j < n / 2; j++) inner.push(counts[2 * j] + counts[2 * j + 1]);
+    const pad = new Array(n / 4).fill(0);
+    counts = [...pad, ...inner, ...pad];
+  }
+  return counts;
+}
+
+document.addEventListener("change", (ev) => {
+  if (ev.target.id === "layer-stat") Live.draw();
+});
 
 document.addEventListener("DOMContentLoaded", () => Live.init());

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from app.db import bins
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -75,11 +76,11 @@ def test_form_launch_live_charts_and_download(page, processes):
     form.locator('input[name="epochs"]').fill("6")
     form.locator('input[name="train_per_class"]').fill("60")
     form.locator('input[name="val_per_class"]').fill("50")
-    form.locator("tr.arm").nth(2).locator('[data-action="remove-arm"]').click()
+    form.locator("tbody.arm").nth(2).locator('[data-action="remove-arm"]').click()
     page.click('[data-action="add-arm"]')
-    new_arm = form.locator("tr.arm").nth(2)
-    new_arm.locator('input[name="arm_name"]').fill("Strong ridge")
-    new_arm.locator('input[name="arm_l2"]').fill("0.01")
+    new_arm = form.locator("tbody.arm").nth(2)
+    new_arm.locator('input[name="runs.2.name"]').fill("Strong ridge")
+    new_arm.locator('input[name="runs.2.l2"]').fill("0.01")
     page.click("#run-button")
     page.wait_for_url("**/experiments/*")
     page.evaluate("window.__sameDocument = true")
@@ -101,7 +102,7 @@ def test_form_launch_live_charts_and_download(page, processes):
     names = page.locator(".card strong").all_inner_texts()
     assert names == ["Original", "Lasso", "Strong ridge"]
     assert page.locator(".card .progress-text").first.inner_text().startswith("epoch 6/6")
-    assert chart_points(page, "hist-linear_1_weight") == 3 * 60  # 3 arms x 60 shared bins
+    assert chart_points(page, "hist-linear_1_weight") == 3 * bins.BINS  # 3 arms, shared bins
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
 
@@ -111,6 +112,36 @@ def test_form_launch_live_charts_and_download(page, processes):
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["config"]["arm"] == "Strong ridge" and ckpt["config"]["l2"] == 0.01
     assert info.value.suggested_filename.endswith(".pt")
+
+
+def test_presets_load_in_one_click_and_arms_keep_their_numbering(page, client_url):
+    page.goto(client_url)
+    page.click('button[data-preset="proximal"]')
+    page.wait_for_selector('input[name="runs.2.prox_l1"][value="0.1"]')
+    names = [page.input_value(f'input[name="runs.{i}.name"]') for i in range(3)]
+    assert names == ["Original", "L1 in the loss", "Proximal L1"]
+    # Remove the middle arm: the rows are renumbered, so the server's errors land on the right row.
+    page.locator("tbody.arm").nth(1).locator('[data-action="remove-arm"]').click()
+    assert page.input_value('input[name="runs.1.name"]') == "Proximal L1"
+    page.locator("tbody.arm").nth(1).locator('[data-action="toggle-more"]').click()
+    page.fill('input[name="runs.1.l1_layers"]', "0.1")  # one value for two weight matrices
+    page.click("#run-button")
+    page.wait_for_selector("#error-runs-1-l1_layers")  # visible: its folded row opened
+    assert "give 2 values" in page.inner_text("#error-runs-1-l1_layers")
+    page.fill('input[name="runs.1.l1_layers"]', "")
+    page.fill('input[name="runs.1.prox_l1"]', "-3")
+    page.click("#run-button")
+    page.wait_for_selector("#error-runs-1-prox_l1")
+    assert "greater than or equal to 0" in page.inner_text("#error-runs-1-prox_l1")
+    assert page.url.rstrip("/") == client_url  # nothing was started
+    page.click('button[data-preset="dropout_bn"]')
+    page.wait_for_selector('input[name="runs.3.name"][value="Both"]')
+    assert page.is_checked('input[name="runs.2.batchnorm"]')
+
+
+@pytest.fixture
+def client_url(processes):
+    return processes.server()
 
 
 def test_cancel_from_the_page(page, processes):

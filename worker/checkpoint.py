@@ -47,7 +47,7 @@ def save_final(
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     payload = {
         "format": FORMAT,
-        "model": "FullyConnected",
+        "model": {"mlp": "FullyConnected", "cnn": "SmallCNN"}.get(config.get("model"), "?"),
         "state_dict": tensors,
         "config": config,
         "epoch": epoch,

@@ -13,7 +13,10 @@ from torchvision import datasets
 DATASETS: dict[str, type[datasets.VisionDataset]] = {
     "mnist": datasets.MNIST,
     "fashion_mnist": datasets.FashionMNIST,
+    "kmnist": datasets.KMNIST,
+    "cifar10": datasets.CIFAR10,
 }
+NUM_CLASSES = 10  # every dataset above
 # The files torchvision's MNIST-style loaders read from <root>/<ClassName>/raw/.
 RAW_FILES = (
     "train-images-idx3-ubyte",
@@ -23,13 +26,29 @@ RAW_FILES = (
 )
 
 
+def where_to_put(name: str, root: Path) -> str:
+    cls = DATASETS[name]
+    if cls is datasets.CIFAR10:
+        return (
+            f"CIFAR-10 is not in {root / 'cifar-10-batches-py'}. Put the python version there "
+            f"(data_batch_1 ... data_batch_5, test_batch, batches.meta), or "
+            f"cifar-10-python.tar.gz in {root}, or set REGLAB_DATA_DIR to a folder that has them."
+        )
+    where = root / cls.__name__ / "raw"
+    return (
+        f"{cls.__name__} is not in {where}. Put the files {', '.join(RAW_FILES)} there "
+        f"(or their .gz originals), or set REGLAB_DATA_DIR to a folder that has "
+        f"{cls.__name__}/raw/ in it."
+    )
+
+
 class DatasetMissing(RuntimeError):
     """The dataset is not on disk and could not be downloaded; the message says where to put it."""
 
 
 @dataclass
 class Split:
-    x: torch.Tensor  # uint8, (N, H, W) or (N, C, H, W)
+    x: torch.Tensor  # uint8, (N, C, H, W)
     y: torch.Tensor  # int64, (N,)
 
     def __len__(self) -> int:
@@ -41,12 +60,7 @@ def _open(name: str, root: Path, train: bool, download: bool) -> datasets.Vision
     try:
         return cls(str(root), train=train, download=False)
     except RuntimeError as missing:
-        where = root / cls.__name__ / "raw"
-        hint = (
-            f"{cls.__name__} is not in {where}. Put the files {', '.join(RAW_FILES)} there "
-            f"(or their .gz originals), or set REGLAB_DATA_DIR to a folder that has "
-            f"{cls.__name__}/raw/ in it."
-        )
+        hint = where_to_put(name, root)
         if not download:
             raise DatasetMissing(hint + " Downloading is off (REGLAB_DOWNLOAD=false).") from missing
         try:
@@ -59,6 +73,8 @@ def _open(name: str, root: Path, train: bool, download: bool) -> datasets.Vision
 def load_split(name: str, root: Path, train: bool, download: bool) -> Split:
     ds = _open(name, root, train, download)
     x = torch.as_tensor(ds.data)
+    # MNIST-style datasets hold (N, H, W): one channel; CIFAR-10 holds (N, H, W, C) arrays.
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
     y = torch.as_tensor(ds.targets, dtype=torch.int64)
     return Split(x=x, y=y)
 

@@ -105,13 +105,12 @@ class Worker:
         def should_stop() -> bool:
             return self.shutdown.is_set() or watch.cancel.is_set() or watch.lost.is_set()
 
-        def on_start(edges):
-            if not feed.begin_training(self.engine, claim, describe(self.device), edges):
+        def on_start(hist_bases):
+            if not feed.begin_training(self.engine, claim, describe(self.device), hist_bases):
                 raise ClaimLost
 
         def report(r: EpochReport) -> None:
-            rows = {k: feed.HistogramRow(*v) for k, v in r.histograms.items()}
-            if not feed.write_epoch(self.engine, claim, r.epoch, r.metrics, r.layers, rows):
+            if not feed.write_epoch(self.engine, claim, r.epoch, r.metrics, r.layers, r.histograms):
                 raise ClaimLost
 
         try:

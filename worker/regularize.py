@@ -1,25 +1,88 @@
-"""Regularization penalties added to the data loss."""
+"""Regularization: penalties in the loss, the proximal L1 step, optimizers with weight decay.
+
+Every technique applies to weight matrices (and conv kernels) by default; biases and normalization
+parameters only when the arm asks (`penalize_bias`), as the tutorial's LassoLoss/RidgeLoss do.
+"""
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from worker.config import TrainConfig
+
+# (parameters, l1, l2) for one layer; parameters are the weight, plus bias/norm when asked.
+Term = tuple[list[torch.Tensor], float, float]
 
 
 def penalized(model: nn.Module, include_bias: bool = False) -> list[torch.Tensor]:
-    """Weight matrices only by default (ndim > 1), as the tutorial's LassoLoss/RidgeLoss do."""
-    return [p for p in model.parameters() if include_bias or p.ndim > 1]
+    """The parameters penalties act on, in model order."""
+    params = []
+    for _name, weight, extras in model.layer_groups():
+        params.append(weight)
+        if include_bias:
+            params += extras
+    return params
+
+
+def penalty_terms(model: nn.Module, cfg: TrainConfig) -> list[Term]:
+    """Per layer, its parameters and lambdas; layers whose lambdas are both zero are left out."""
+    groups = model.layer_groups()
+    terms = []
+    for (_name, weight, extras), (l1, l2) in zip(
+        groups, cfg.layer_lambdas(len(groups)), strict=True
+    ):
+        if l1 or l2:
+            terms.append(([weight, *extras] if cfg.penalize_bias else [weight], l1, l2))
+    return terms
 
 
 def penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.Tensor | None:
-    """lambda1 * sum|W| + lambda2 * sum W^2, or None when both lambdas are zero.
+    """lambda1 * sum|W| + lambda2 * sum W^2 over params, or None when both lambdas are zero."""
+    return total_penalty([(params, l1, l2)] if (l1 or l2) else [])
+
+
+def total_penalty(terms: list[Term]) -> torch.Tensor | None:
+    """The sum of every term, or None when there is none.
 
     None rather than a zero tensor: a zero-lambda arm then runs exactly Original's computation,
     so it ends bitwise-equal to it.
     """
-    terms = []
-    if l1:
-        terms.append(l1 * sum(p.abs().sum() for p in params))
-    if l2:
-        terms.append(l2 * sum(p.pow(2).sum() for p in params))
-    if not terms:
-        return None
-    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+    total = None
+    for params, l1, l2 in terms:
+        for p in params:
+            if l1:
+                t = l1 * p.abs().sum()
+                total = t if total is None else total + t
+            if l2:
+                t = l2 * p.pow(2).sum()
+                total = t if total is None else total + t
+    return total
+
+
+def prox_params(model: nn.Module, cfg: TrainConfig) -> list[torch.Tensor]:
+    return penalized(model, cfg.penalize_bias) if cfg.prox_l1 else []
+
+
+@torch.no_grad()
+def proximal_l1_step(params: list[torch.Tensor], threshold: float) -> None:
+    """w <- sign(w) * max(|w| - threshold, 0): exact zeros, unlike the subgradient of |w|."""
+    for p in params:
+        p.copy_(F.softshrink(p, threshold))
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The arm's optimizer; weight decay only on what penalties would act on (param groups)."""
+    decay = penalized(model, cfg.penalize_bias)
+    decay_ids = {id(p) for p in decay}
+    rest = [p for p in model.parameters() if id(p) not in decay_ids]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")

@@ -6,9 +6,10 @@ a downloaded checkpoint: a checkpoint reproduces the logged figures exactly.
 
 import torch
 
+from app.db import bins
+
 NEAR_ZERO = 1e-3
-HIST_BINS = 60
-HIST_SPAN = 1.5  # edges cover +-1.5 x the largest initial |w|; the rest goes to under/overflow
+STAT_KEYS = ("mean_abs", "l1", "l2_sq", "zero_frac", "near_zero_frac", "max_abs")
 
 
 def weight_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -24,51 +25,42 @@ def layer_stats(state: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
     names, rows = [], []
     for name, w in weight_tensors(state).items():
         a = w.detach().abs().flatten().to(torch.float64)
-        rows.append(
-            torch.stack(
-                [
-                    a.mean(),
-                    a.sum(),
-                    a.pow(2).sum(),
-                    (a == 0).to(torch.float64).mean(),
-                    (a < NEAR_ZERO).to(torch.float64).mean(),
-                    a.max(),
-                ]
-            )
-        )
+        stats = [
+            a.mean(),
+            a.sum(),
+            a.pow(2).sum(),
+            (a == 0).to(torch.float64).mean(),
+            (a < NEAR_ZERO).to(torch.float64).mean(),
+            a.max(),
+        ]
+        rows.append(torch.stack(stats))
         names.append(name)
     if not rows:
         return {}
     values = torch.stack(rows).cpu().tolist()  # one device sync for all layers
-    keys = ("mean_abs", "l1", "l2_sq", "zero_frac", "near_zero_frac", "max_abs")
+    return {n: dict(zip(STAT_KEYS, v, strict=True)) for n, v in zip(names, values, strict=True)}
+
+
+def histogram_bases(state: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per weight matrix (ndim > 1): the half-range of its level-0 bins, from initial weights."""
     return {
-        name: dict(zip(keys, vals, strict=True)) for name, vals in zip(names, values, strict=True)
+        name: max(bins.SPAN * w.detach().abs().max().item(), 1e-12)
+        for name, w in weight_tensors(state).items()
+        if w.ndim > 1
     }
 
 
-def histogram_edges(
-    state: dict[str, torch.Tensor], bins: int = HIST_BINS
-) -> dict[str, list[float]]:
-    """Fixed edges per weight matrix from the initial weights, shared by all arms (same init)."""
-    edges = {}
-    for name, w in weight_tensors(state).items():
-        if w.ndim < 2:
-            continue
-        lim = HIST_SPAN * w.detach().abs().max().item()
-        edges[name] = torch.linspace(-lim, lim, bins + 1, dtype=torch.float64).tolist()
-    return edges
-
-
 def histograms(
-    state: dict[str, torch.Tensor], edges: dict[str, list[float]]
-) -> dict[str, tuple[list[int], int, int]]:
-    """Per layer: (counts per bin, count below the first edge, count at or above the last edge)."""
+    state: dict[str, torch.Tensor], bases: dict[str, float]
+) -> dict[str, tuple[int, list[int]]]:
+    """Per layer: (level, counts) on the shared bins (see app.db.bins)."""
     out = {}
-    for name, e in edges.items():
+    for name, base in bases.items():
         w = state[name].detach().flatten().to(torch.float64)
-        boundaries = torch.tensor(e, dtype=torch.float64, device=w.device)
-        # right=True: bin i holds edges[i-1] <= w < edges[i]; 0 is underflow, len(e) overflow.
+        level = bins.level_for(base, w.abs().max().item())
+        boundaries = torch.tensor(bins.edges(base, level), dtype=torch.float64, device=w.device)
+        # right=True: index i holds edges[i-1] <= w < edges[i]; the level keeps 0 < i < len(edges).
         idx = torch.bucketize(w, boundaries, right=True)
-        counts = torch.bincount(idx, minlength=len(e) + 1).cpu().tolist()
-        out[name] = (counts[1 : len(e)], counts[0], counts[len(e)])
+        counts = torch.bincount(idx, minlength=bins.BINS + 2).cpu().tolist()
+        out[name] = (level, counts[1 : bins.BINS + 1])
     return out

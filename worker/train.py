@@ -1,9 +1,10 @@
 """Train one arm: a flat loop over preloaded tensors, reporting once per epoch.
 
-Controlled comparison: the model is built right after seeding (equal initial weights across arms)
-and each epoch's batch order comes from a generator seeded by (seed, epoch), the same for every arm.
-No host-device synchronization inside the step loop: running sums stay on the device and are read
-once per epoch.
+Controlled comparison: the model is built right after seeding (equal initial weights across arms),
+and each epoch's batch order and augmentation draws come from generators seeded by (seed, epoch),
+the same for every arm. Dropout masks come from the arm's own (seeded) global generator: dropout is
+that arm's treatment. No host-device synchronization inside the step loop: running sums stay on
+the device and are read once per epoch.
 """
 
 import math
@@ -18,10 +19,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker import data as D
+from worker.augment import augment, epoch_draws
 from worker.config import TrainConfig
 from worker.models import build_model
-from worker.regularize import penalized, penalty
-from worker.stats import histogram_edges, histograms, layer_stats
+from worker.regularize import (
+    make_optimizer,
+    penalty_terms,
+    prox_params,
+    proximal_l1_step,
+    total_penalty,
+)
+from worker.stats import histogram_bases, histograms, layer_stats
 
 EVAL_BATCH = 4096
 
@@ -35,7 +43,7 @@ class EpochReport:
     epoch: int
     metrics: dict[str, float]
     layers: dict[str, dict[str, float]]
-    histograms: dict[str, tuple[list[int], int, int]]
+    histograms: dict[str, tuple[int, list[int]]]  # layer -> (level, counts)
 
 
 @dataclass
@@ -63,19 +71,22 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
-def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+def model_for(cfg: TrainConfig, split: D.Split) -> nn.Module:
+    return build_model(
+        cfg.model,
+        tuple(split.x.shape[1:]),
+        D.NUM_CLASSES,
+        cfg.hidden,
+        cfg.seed,
+        depth=cfg.depth,
+        dropout=cfg.dropout,
+        batchnorm=cfg.batchnorm,
+    )
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: D.Split) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy in eval mode, in large batches."""
+    """Mean cross-entropy and accuracy in eval mode (no dropout, running BN statistics)."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=split.y.device)
@@ -104,14 +115,13 @@ def train(
     device: torch.device,
     report: Callable[[EpochReport], None] = lambda r: None,
     should_stop: Callable[[], bool] = lambda: False,
-    on_start: Callable[[dict[str, list[float]]], None] = lambda edges: None,
+    on_start: Callable[[dict[str, float]], None] = lambda bases: None,
 ) -> TrainResult:
-    in_features = math.prod(train_split.x.shape[1:])
-    num_classes = int(train_split.y.max().item()) + 1
-    model = build_model(cfg.hidden, in_features, max(num_classes, 10), cfg.seed).to(device)
-    edges = histogram_edges(model.state_dict())
-    on_start(edges)
-    params = penalized(model)
+    model = model_for(cfg, train_split).to(device)
+    bases = histogram_bases(model.state_dict())
+    on_start(bases)
+    terms = penalty_terms(model, cfg)
+    prox = prox_params(model, cfg)
     opt = make_optimizer(cfg, model)
     n = len(train_split)
     result = TrainResult(model=model, epoch=0)
@@ -120,6 +130,7 @@ def train(
         t0 = time.perf_counter()
         model.train()
         order = epoch_order(n, cfg.seed, epoch).to(device)
+        draws = epoch_draws(n, cfg.seed, epoch).to(device) if cfg.augment else None
         data_sum = torch.zeros((), dtype=torch.float64, device=device)
         pen_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -129,25 +140,35 @@ def train(
                 raise Stopped(f"stopped during epoch {epoch}")
             idx = order[i : i + cfg.batch_size]
             xb, yb = D.as_float(train_split.x[idx]), train_split.y[idx]
+            if draws is not None:  # training batches only; evaluate() never augments
+                xb = augment(
+                    xb, draws[i : i + cfg.batch_size], cfg.aug_flip, cfg.aug_rotate, cfg.aug_scale
+                )
             logits = model(xb)
             data_loss = F.cross_entropy(logits, yb)
-            pen = penalty(params, cfg.l1, cfg.l2)
+            pen = total_penalty(terms)
             loss = data_loss if pen is None else data_loss + pen
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if prox:
+                proximal_l1_step(prox, opt.param_groups[0]["lr"] * cfg.prox_l1)
             data_sum += data_loss.detach()
             if pen is not None:
                 pen_sum += pen.detach()
             correct += (logits.argmax(1) == yb).sum()
             batches += 1
         val_loss, val_acc = evaluate(model, val_split)
-        if not (math.isfinite(val_loss) and math.isfinite(data_sum.item())):
-            raise FloatingPointError(f"loss became {data_sum.item()} in epoch {epoch}")
+        train_loss = data_sum.item() / batches
+        if not (math.isfinite(val_loss) and math.isfinite(train_loss)):
+            raise FloatingPointError(
+                f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
+                f"in epoch {epoch}; lower the learning rate or the lambdas"
+            )
         elapsed = time.perf_counter() - t0
         state = model.state_dict()
         metrics = {
-            "train_loss": data_sum.item() / batches,
+            "train_loss": train_loss,
             "penalty": pen_sum.item() / batches,
             "train_acc": correct.item() / n,
             "val_loss": val_loss,
@@ -157,6 +178,6 @@ def train(
             "samples_per_s": n / elapsed,
         }
         layers = layer_stats(state)
-        report(EpochReport(epoch, metrics, layers, histograms(state, edges)))
+        report(EpochReport(epoch, metrics, layers, histograms(state, bases)))
         result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
     return result

@@ -1,11 +1,11 @@
 """Metrics in (the worker, one transaction per epoch) and the change feed out (the server)."""
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, select
 
+from app.db import bins
 from app.db.engine import read_session, write_session
 from app.db.models import Change, EpochMetric, Histogram, Run
 from app.db.queue import Claim, _fenced_run
@@ -22,18 +22,11 @@ METRIC_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class HistogramRow:
-    counts: list[int]
-    underflow: int
-    overflow: int
-
-
 def begin_training(
     engine: Engine,
     claim: Claim,
     device: str,
-    hist_edges: dict[str, list[float]],
+    hist_bases: dict[str, float],
     from_epoch: int = 0,
 ) -> bool:
     """Record device and histogram edges; drop epochs past `from_epoch` left by an earlier try."""
@@ -42,7 +35,7 @@ def begin_training(
         if run is None:
             return False
         run.device = device
-        run.hist_edges = hist_edges
+        run.hist_bases = hist_bases
         run.epochs_done = from_epoch
         s.add(run)
         s.exec(delete(Histogram).where(Histogram.run_id == run.id, Histogram.epoch > from_epoch))
@@ -59,7 +52,7 @@ def write_epoch(
     epoch: int,
     metrics: dict[str, float],
     layers: dict[str, dict[str, float]],
-    histograms: dict[str, HistogramRow],
+    histograms: dict[str, tuple[int, list[int]]],
 ) -> bool:
     """One epoch's metrics and histograms, atomically; False if the claim is lost."""
     with write_session(engine) as s:
@@ -67,17 +60,8 @@ def write_epoch(
         if run is None:
             return False
         s.add(EpochMetric(run_id=run.id, epoch=epoch, layers=layers, **metrics))
-        for layer, h in histograms.items():
-            s.add(
-                Histogram(
-                    run_id=run.id,
-                    epoch=epoch,
-                    layer=layer,
-                    counts=h.counts,
-                    underflow=h.underflow,
-                    overflow=h.overflow,
-                )
-            )
+        for layer, (level, counts) in histograms.items():
+            s.add(Histogram(run_id=run.id, epoch=epoch, layer=layer, level=level, counts=counts))
         run.epochs_done = epoch
         s.add(run)
         s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="epoch", epoch=epoch))
@@ -133,7 +117,7 @@ def run_metric(session: Session, run_id: int, epoch: int) -> dict[str, Any] | No
 
 
 def run_histograms(session: Session, run: Run, epoch: int | None = None) -> dict[str, Any]:
-    """Per layer {"edges", "counts", "underflow", "overflow"} at `epoch` (default: the latest)."""
+    """Per layer {"edges", "counts", "level", "base"} at `epoch` (default: the latest)."""
     if epoch is None:
         epoch = session.exec(
             select(func.max(Histogram.epoch)).where(Histogram.run_id == run.id)
@@ -145,16 +129,17 @@ def run_histograms(session: Session, run: Run, epoch: int | None = None) -> dict
         .where(Histogram.run_id == run.id, Histogram.epoch == epoch)
         .order_by(Histogram.layer)
     ).all()
-    edges = run.hist_edges or {}
+    bases = run.hist_bases or {}
     return {
         "epoch": epoch,
         "layers": {
             h.layer: {
-                "edges": edges.get(h.layer, []),
+                "edges": bins.edges(bases[h.layer], h.level),
                 "counts": h.counts,
-                "underflow": h.underflow,
-                "overflow": h.overflow,
+                "level": h.level,
+                "base": bases[h.layer],
             }
             for h in rows
+            if h.layer in bases
         },
     }

@@ -52,8 +52,9 @@ class Run(SQLModel, table=True):
     epochs_total: int
     device: str | None = None
     error: str | None = None
-    # Histogram bin edges per layer, fixed from the initial weights (equal across arms).
-    hist_edges: dict[str, list[float]] | None = Field(default=None, sa_column=Column(JSON))
+    # Per weight matrix, the half-range of its level-0 histogram bins, fixed from the initial
+    # weights (so equal across arms); see app.db.bins.
+    hist_bases: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -85,10 +86,8 @@ class Histogram(SQLModel, table=True):
     run_id: int = Field(foreign_key="run.id", index=True)
     epoch: int
     layer: str
-    # len(edges) - 1 bins, then the count below the first edge and above the last one.
+    level: int = 0  # the bins are app.db.bins.edges(run.hist_bases[layer], level)
     counts: list[int] = Field(sa_column=Column(JSON, nullable=False))
-    underflow: int = 0
-    overflow: int = 0
 
 
 class Checkpoint(SQLModel, table=True):

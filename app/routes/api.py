@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 def launch(engine, body: ExperimentIn) -> int:
     """Store the experiment and queue one run per arm (one transaction). Shared with the form."""
-    arms = [(r.name, r.model_dump(exclude={"name"})) for r in body.runs]
+    arms = [(r.name, r.arm_config()) for r in body.runs]
     return queue.create_experiment(engine, body.display_name(), body.shared_config(), arms).id
 
 

@@ -1,12 +1,15 @@
 """HTML pages and the htmx fragments they swap in."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import forms
 from app.db import queue
 from app.db.engine import read_session
 from app.deps import EngineDep, ExperimentId, SessionDep, not_found
+from app.presets import PRESETS
 from app.routes.api import launch
 from app.schemas import ExperimentIn
 from app.templating import templates
@@ -25,6 +28,16 @@ def index(request: Request, session: SessionDep):
             "errors": {},
             "experiments": list_experiments(session),
         },
+    )
+
+
+@router.get("/fragments/form", response_class=HTMLResponse)
+def form_fragment(request: Request, preset: Annotated[str, Query(max_length=40)] = "tutorial"):
+    """The form filled with a preset (the preset buttons swap it in)."""
+    if preset not in PRESETS:
+        raise HTTPException(status_code=404, detail=f"no preset named {preset!r}")
+    return templates.TemplateResponse(
+        request, "_form.html", {"values": forms.form_values(PRESETS[preset][1]), "errors": {}}
     )
 
 

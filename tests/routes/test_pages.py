@@ -13,15 +13,22 @@ FORM = {
     "dataset": "mnist",
     "train_per_class": "20",
     "val_per_class": "20",
+    "model": "mlp",
     "hidden": "32",
+    "depth": "1",
     "optimizer": "adam",
     "lr": "0.001",
+    "momentum": "0",
     "batch_size": "32",
     "epochs": "2",
     "seed": "0",
-    "arm_name": ["Original", "Lasso"],
-    "arm_l1": ["0", "0.0001"],
-    "arm_l2": ["0", "0"],
+    "runs.0.name": "Original",
+    "runs.0.l1": "0",
+    "runs.0.aug_flip": "on",
+    "runs.1.name": "Lasso",
+    "runs.1.l1": "0.0001",
+    "runs.1.l2": "0",
+    "runs.1.aug_flip": "on",
 }
 
 
@@ -34,7 +41,11 @@ def test_home_page_shows_the_tutorial_prefilled(client):
     html = client.get("/").text
     assert 'name="train_per_class" value="100"' in html
     assert 'name="hidden" value="500"' in html and 'name="epochs" value="20"' in html
-    assert re.findall(r'name="arm_name" value="([^"]+)"', html) == ["Original", "Lasso", "Ridge"]
+    assert re.findall(r'name="runs\.\d\.name" value="([^"]+)"', html) == [
+        "Original",
+        "Lasso",
+        "Ridge",
+    ]
     assert 'src="/static/vendor/htmx-2.0.11.min.js"' in html
 
 
@@ -61,7 +72,7 @@ def test_valid_form_creates_the_experiment_and_redirects(client, engine):
 
 
 def test_invalid_form_shows_errors_inline_and_creates_nothing(client, engine):
-    bad = {**FORM, "epochs": "0", "lr": "abc", "arm_l1": ["0", "-1"], "arm_name": ["Same", "same"]}
+    bad = {**FORM, "epochs": "0", "lr": "abc", "runs.1.l1": "-1"}
     r = client.post("/experiments", data=bad, headers={"HX-Request": "true"})
     assert r.status_code == 422
     html = r.text
@@ -73,7 +84,7 @@ def test_invalid_form_shows_errors_inline_and_creates_nothing(client, engine):
 
 
 def test_duplicate_arm_names_are_reported_on_the_arms(client, engine):
-    bad = {**FORM, "arm_name": ["Same", "same"]}
+    bad = {**FORM, "runs.0.name": "Same", "runs.1.name": "same"}
     r = client.post("/experiments", data=bad, headers={"HX-Request": "true"})
     assert r.status_code == 422 and 'id="error-runs"' in r.text and "must differ" in r.text
     assert n_experiments(engine) == 0

@@ -28,7 +28,7 @@ def test_subset_refuses_more_than_a_class_has(mnist_root):
 def test_generated_files_load_through_torchvision(fake_mnist_root):
     train = load_split("mnist", fake_mnist_root, train=True, download=False)
     test = load_split("mnist", fake_mnist_root, train=False, download=False)
-    assert train.x.dtype == torch.uint8 and train.x.shape[1:] == (28, 28)
+    assert train.x.dtype == torch.uint8 and train.x.shape[1:] == (1, 28, 28)
     assert len(train) == 600 and len(test) == 400
 
 

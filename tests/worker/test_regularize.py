@@ -49,8 +49,9 @@ def test_penalty_gradient_reaches_the_weights():
 
 
 def test_arms_start_from_identical_weights():
-    a, b = build_model(64, 784, 10, seed=3), build_model(64, 784, 10, seed=3)
+    a = build_model("mlp", (1, 28, 28), 10, 64, seed=3)
+    b = build_model("mlp", (1, 28, 28), 10, 64, seed=3)
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
-    c = build_model(64, 784, 10, seed=4)
+    c = build_model("mlp", (1, 28, 28), 10, 64, seed=4)
     assert not torch.equal(a.linear_1.weight, c.linear_1.weight)

@@ -5,11 +5,12 @@ import dataclasses
 import pytest
 import torch
 
+from app.db import bins
 from tests.conftest import needs_real_mnist
 from worker.checkpoint import save_final
 from worker.config import TrainConfig
 from worker.models import build_model
-from worker.stats import histogram_edges, histograms, layer_stats
+from worker.stats import histogram_bases, histograms, layer_stats
 from worker.train import Stopped, evaluate, load_data, train
 
 CPU = torch.device("cpu")
@@ -62,11 +63,11 @@ def test_reports_one_epoch_at_a_time_with_all_measurements(tutorial_data):
     }
     assert 0 <= m["val_acc"] <= 1 and m["train_loss"] > 0 and m["samples_per_s"] > 0
     assert set(reports[-1].layers) == {"linear_1.weight", "linear_1.bias", "linear_2.weight"}
-    (edges,) = edges_seen
-    assert set(edges) == {"linear_1.weight", "linear_2.weight"}  # histograms of weight matrices
-    counts, under, over = reports[-1].histograms["linear_1.weight"]
-    assert len(counts) == len(edges["linear_1.weight"]) - 1
-    assert sum(counts) + under + over == 784 * 64
+    (bases,) = edges_seen
+    assert set(bases) == {"linear_1.weight", "linear_2.weight"}  # histograms of weight matrices
+    level, counts = reports[-1].histograms["linear_1.weight"]
+    assert len(counts) == bins.BINS and level >= 0
+    assert sum(counts) == 784 * 64  # every weight is in a bin: the range widens, never clips
 
 
 def test_should_stop_stops_between_batches(tutorial_data):
@@ -105,8 +106,8 @@ def test_checkpoint_loads_into_the_tutorial_class_and_reproduces_the_log(tmp_pat
     # The same statistics code on the loaded weights gives exactly the logged figures.
     assert layer_stats(ckpt["state_dict"]) == reports[-1].layers
     # Histograms too, on the edges fixed from the (seeded, shared) initial weights.
-    edges = histogram_edges(build_model(64, 784, 10, cfg.seed).state_dict())
-    assert histograms(ckpt["state_dict"], edges) == reports[-1].histograms
+    bases = histogram_bases(build_model("mlp", (1, 28, 28), 10, 64, cfg.seed).state_dict())
+    assert histograms(ckpt["state_dict"], bases) == reports[-1].histograms
     # And evaluating it gives the reported validation accuracy.
     val_loss, val_acc = evaluate(net, tutorial_data[1])
     assert val_acc == reports[-1].metrics["val_acc"]

@@ -1,0 +1,56 @@
+"""Batch augmentation on the device: one affine warp per batch, independent draws per image.
+
+Each image gets its own random horizontal flip, rotation within +-degrees and random resized crop
+(area fraction in [scale, 1], aspect ratio in [3/4, 4/3], anywhere inside the image), composed into
+one 2x3 matrix; a single `affine_grid` + `grid_sample` applies them all. That is one warp per batch
+instead of a chain of per-sample PIL operations (and torchvision's v2 transforms would share one
+draw across a whole batch).
+
+The random numbers are drawn once per epoch from a generator seeded by (seed, epoch), in the
+epoch's sample order, and mapped through each arm's settings: arms with the same settings see the
+same augmented images, and arms with different settings share the underlying draws.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+N_DRAWS = 6  # flip, angle, area, log-ratio, x position, y position
+
+
+def epoch_draws(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """(n, 6) uniforms in [0, 1) for the epoch's n samples, the same for every arm."""
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 2 + 1)
+    return torch.rand(n, N_DRAWS, generator=g)
+
+
+def affine_matrices(u: torch.Tensor, flip: bool, rotate_deg: float, scale: float) -> torch.Tensor:
+    """(B, 2, 3) matrices mapping output to input coordinates (affine_grid's convention)."""
+    sign = torch.where((u[:, 0] < 0.5) & flip, -1.0, 1.0).to(u)
+    angle = (u[:, 1] * 2 - 1) * math.radians(rotate_deg)
+    area = scale + (1 - scale) * u[:, 2]
+    log_ratio = (u[:, 3] * 2 - 1) * math.log(4 / 3)
+    ratio = torch.exp(log_ratio)
+    # Crop side lengths as fractions of the image, at most the whole image.
+    sw = torch.sqrt(area * ratio).clamp(max=1.0)
+    sh = torch.sqrt(area / ratio).clamp(max=1.0)
+    cx = (u[:, 4] * 2 - 1) * (1 - sw)
+    cy = (u[:, 5] * 2 - 1) * (1 - sh)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # input = Crop(Rotate(Flip(output))): [[sw,0,cx],[0,sh,cy]] @ [[cos,-sin],[sin,cos]] @ diag(f,1)
+    theta = torch.empty(u.shape[0], 2, 3, dtype=u.dtype, device=u.device)
+    theta[:, 0, 0] = sw * cos * sign
+    theta[:, 0, 1] = -sw * sin
+    theta[:, 0, 2] = cx
+    theta[:, 1, 0] = sh * sin * sign
+    theta[:, 1, 1] = sh * cos
+    theta[:, 1, 2] = cy
+    return theta
+
+
+def augment(x: torch.Tensor, u: torch.Tensor, flip: bool, rotate_deg: float, scale: float):
+    """x: (B, C, H, W) floats; u: (B, 6) draws for these images. Zero fill outside the image."""
+    theta = affine_matrices(u.to(x.device, x.dtype), flip, rotate_deg, scale)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
