@@ -92,7 +92,7 @@ const Live = {
     const traces = [];
     for (const run of this.runs.values()) {
       const ms = run.metrics.filter(Boolean);
-      traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m[field]), name: `${run.name} ${label}`,
+      traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m[field]), name: label ? `${run.name} ${label}` : run.name,
                    legendgroup: String(run.id), mode: "lines+markers", type: "scatter",
                    line: {color: run.color, dash: dash || "solid"}, marker: {size: 5}});
     }
@@ -139,8 +139,10 @@ const Live = {
                this.layout("Accuracy (solid train, dashed validation)", "accuracy"));
     this.react("chart-gap", this.lines("gap", "gap"),
                this.layout("Generalization gap (train − validation accuracy)", "gap"));
-    this.react("chart-penalty", this.lines("penalty", "penalty"),
-               this.layout("Penalty term in the loss (λ included)", "penalty"));
+    const extra = document.getElementById("extra-stat");
+    const extraKey = extra ? extra.value : "penalty";
+    const extraLabel = extra ? extra.options[extra.selectedIndex].text : "penalty term in the loss";
+    this.react("chart-extra", this.lines(extraKey, ""), this.layout(extraLabel, extraKey));
     const select = document.getElementById("layer-stat");
     const stat = select ? select.value : "mean_abs";
     const label = select ? select.options[select.selectedIndex].text : "mean |w|";
@@ -191,7 +193,7 @@ function coarsen(counts, level, toLevel) {  // mirrors app/db/bins.py
 }
 
 document.addEventListener("change", (ev) => {
-  if (ev.target.id === "layer-stat") Live.draw();
+  if (ev.target.id === "layer-stat" || ev.target.id === "extra-stat") Live.draw();
 });
 
 document.addEventListener("DOMContentLoaded", () => Live.init());

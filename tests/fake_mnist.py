@@ -28,10 +28,17 @@ def _images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def write_fake_mnist(
-    root: Path, train_per_class: int = 60, test_per_class: int = 40, seed: int = 0
+    root: Path,
+    train_per_class: int = 60,
+    test_per_class: int = 40,
+    seed: int = 0,
+    folder: str = "MNIST",
 ) -> Path:
-    """Write <root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte; return root."""
-    raw = root / "MNIST" / "raw"
+    """Write <root>/<folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte; return root.
+
+    folder: MNIST, FashionMNIST or KMNIST (torchvision reads the same layout for all three).
+    """
+    raw = root / folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for prefix, per_class in (("train", train_per_class), ("t10k", test_per_class)):

@@ -103,6 +103,8 @@ def test_form_launch_live_charts_and_download(page, processes):
     assert names == ["Original", "Lasso", "Strong ridge"]
     assert page.locator(".card .progress-text").first.inner_text().startswith("epoch 6/6")
     assert chart_points(page, "hist-linear_1_weight") == 3 * bins.BINS  # 3 arms, shared bins
+    for chart in ("chart-acc", "chart-gap", "chart-extra", "chart-weights", "chart-sparsity"):
+        assert chart_points(page, chart) >= 3 * 6, chart  # every arm's every epoch, at least
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from tests.conftest import needs_real_mnist
+from tests.fake_mnist import write_fake_mnist
 from worker.data import DatasetMissing, load_split, select_n_per_class, subset
 
 
@@ -46,3 +47,19 @@ def test_missing_dataset_says_where_to_put_it(tmp_path: Path):
     message = str(err.value)
     assert str(tmp_path / "MNIST" / "raw") in message
     assert "train-images-idx3-ubyte" in message and "REGLAB_DATA_DIR" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "folder"), [("fashion_mnist", "FashionMNIST"), ("kmnist", "KMNIST")]
+)
+def test_other_mnist_style_datasets_load_through_torchvision(tmp_path, name, folder):
+    write_fake_mnist(tmp_path, train_per_class=5, test_per_class=3, folder=folder)
+    train = load_split(name, tmp_path, train=True, download=False)
+    assert train.x.shape == (50, 1, 28, 28) and torch.bincount(train.y).tolist() == [5] * 10
+
+
+def test_missing_cifar_says_where_to_put_it(tmp_path: Path):
+    with pytest.raises(DatasetMissing) as err:
+        load_split("cifar10", tmp_path, train=True, download=False)
+    assert str(tmp_path / "cifar-10-batches-py") in str(err.value)
+    assert "data_batch_1" in str(err.value)
