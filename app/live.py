@@ -18,11 +18,12 @@ from sse_starlette import ServerSentEvent
 from app import views
 from app.db import feed, queue
 from app.db.engine import read_session
-from app.db.models import Change, Run
+from app.db.models import Change, Run, RunStatus
 from app.settings import Settings
 from app.templating import templates
 
 log = logging.getLogger("reglab.live")
+HEARTBEAT_EVERY_S = 2.0
 QUEUE_LIMIT = 2000  # events buffered per slow client before its stream is closed (it reconnects)
 
 
@@ -99,6 +100,20 @@ def render_catchup(
     return events
 
 
+def running_heartbeats(engine: Engine, experiment_ids: list[int]) -> dict[int, dict[str, str]]:
+    with read_session(engine) as s:
+        rows = s.exec(
+            select(Run.experiment_id, Run.id, Run.heartbeat_at).where(
+                Run.experiment_id.in_(experiment_ids), Run.status == RunStatus.running
+            )
+        ).all()
+    out: dict[int, dict[str, str]] = {}
+    for experiment_id, run_id, beat in rows:
+        if beat is not None:
+            out.setdefault(experiment_id, {})[str(run_id)] = beat.isoformat()
+    return out
+
+
 class LiveFeed:
     def __init__(self, engine: Engine, settings: Settings):
         self.engine, self.settings = engine, settings
@@ -136,10 +151,13 @@ class LiveFeed:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        last_sweep = 0.0
+        last_sweep = last_beats = 0.0
         while True:
             try:
                 await self._tick()
+                if self.subscribers and loop.time() - last_beats > HEARTBEAT_EVERY_S:
+                    last_beats = loop.time()
+                    await self._heartbeats()
                 # Runs whose worker died are taken back even when no worker is idle to notice.
                 if loop.time() - last_sweep > self.settings.stall_timeout / 3:
                     last_sweep = loop.time()
@@ -152,6 +170,16 @@ class LiveFeed:
             except Exception:
                 log.exception("live feed tick failed; retrying")
             await asyncio.sleep(self.settings.feed_interval)
+
+    async def _heartbeats(self) -> None:
+        """Running arms' last heartbeats, so pages can show their age (heartbeats are not
+        changes: they would flood the feed)."""
+        watched = list(self.subscribers)
+        beats = await to_thread.run_sync(running_heartbeats, self.engine, watched)
+        for experiment_id, runs in beats.items():
+            event = ServerSentEvent(data=json.dumps(runs), event="heartbeats")
+            for sub in self.subscribers.get(experiment_id, ()):
+                sub.put(event)
 
     async def _tick(self) -> None:
         changes = await to_thread.run_sync(feed.changes_since, self.engine, self.head)

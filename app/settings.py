@@ -2,6 +2,7 @@
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,11 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(None, description="torchvision dataset root; default: home/data.")
     download: bool = Field(True, description="Let torchvision download datasets that are missing.")
     checkpoint_dir: Path | None = Field(None, description="Default: home/checkpoints.")
+    artifacts: Literal["auto", "file", "db"] = Field(
+        "auto",
+        description="Where final checkpoints go: files under checkpoint_dir, or the database "
+        "(for workers on other machines). auto: files with SQLite, the database otherwise.",
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -44,6 +50,12 @@ class Settings(BaseSettings):
     @property
     def dataset_root(self) -> Path:
         return (self.data_dir or self.resolved_home / "data").expanduser().resolve()
+
+    @property
+    def artifact_storage(self) -> str:
+        if self.artifacts != "auto":
+            return self.artifacts
+        return "file" if self.db_url.startswith("sqlite") else "db"
 
     @property
     def checkpoints(self) -> Path:

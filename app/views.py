@@ -25,7 +25,9 @@ def _run_extras(session: Session, run_ids: list[int]) -> tuple[set[int], dict[in
     with_ckpt = set(
         session.exec(
             select(Checkpoint.run_id).where(
-                col(Checkpoint.run_id).in_(run_ids), Checkpoint.kind == "final"
+                col(Checkpoint.run_id).in_(run_ids),
+                Checkpoint.kind == "final",
+                Checkpoint.format == "pt",
             )
         ).all()
     )

@@ -63,6 +63,13 @@ const Live = {
     if (source.__reglab) return;
     source.__reglab = true;
     source.addEventListener("epoch", (e) => this.onEpoch(JSON.parse(e.data)));
+    source.addEventListener("heartbeats", (e) => {
+      for (const [runId, at] of Object.entries(JSON.parse(e.data))) {
+        const el = document.querySelector(`#run-${runId} .hb-age`);
+        if (el) el.dataset.at = at;
+      }
+      tickHeartbeats();
+    });
   },
 
   onEpoch(ev) {
@@ -196,4 +203,15 @@ document.addEventListener("change", (ev) => {
   if (ev.target.id === "layer-stat" || ev.target.id === "extra-stat") Live.draw();
 });
 
-document.addEventListener("DOMContentLoaded", () => Live.init());
+// Heartbeat ages tick in the browser: the card is only re-sent when something changes.
+function tickHeartbeats() {
+  const now = Date.now();
+  document.querySelectorAll(".hb-age[data-at]").forEach((el) => {
+    const age = Math.max(0, (now - Date.parse(el.dataset.at)) / 1000);
+    el.textContent = age < 1.5 ? "just now" : `${Math.round(age)} s ago`;
+    el.classList.toggle("stale", age > 10);
+  });
+}
+setInterval(tickHeartbeats, 1000);
+
+document.addEventListener("DOMContentLoaded", () => { Live.init(); tickHeartbeats(); });

@@ -1,62 +1,42 @@
-"""Checkpoints: a plain dict for torch.save, plus the same tensors as safetensors.
+"""Checkpoint bytes: the final checkpoint as a plain .pt dict and as safetensors; resume states.
 
-Written to a temporary file and renamed, so a reader (or a crash) never sees half a file.
+Everything is loaded back with torch.load(weights_only=True): reglab never unpickles arbitrary
+objects, not even from files it wrote itself.
 """
 
-import hashlib
+import io
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 FORMAT = "reglab/1"
+MODEL_CLASSES = {"mlp": "FullyConnected", "cnn": "SmallCNN"}
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def save_final(
-    directory: Path,
-    run_id: int,
-    state_dict: dict[str, torch.Tensor],
-    config: dict[str, Any],
-    epoch: int,
-    metrics: dict[str, Any],
-) -> tuple[str, int, str]:
-    """Save run-<id>.pt and run-<id>.safetensors; return (filename, size, sha256) of the .pt."""
-    directory.mkdir(parents=True, exist_ok=True)
+def final_files(
+    state_dict: dict[str, torch.Tensor], config: dict[str, Any], epoch: int, metrics: dict[str, Any]
+) -> dict[str, bytes]:
+    """{"pt": ..., "safetensors": ...} for a trained model."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     payload = {
         "format": FORMAT,
-        "model": {"mlp": "FullyConnected", "cnn": "SmallCNN"}.get(config.get("model"), "?"),
+        "model": MODEL_CLASSES.get(config.get("model", "mlp"), "?"),
         "state_dict": tensors,
         "config": config,
         "epoch": epoch,
         "metrics": metrics,
     }
-    pt = directory / f"run-{run_id}.pt"
-    _atomic_write(pt, lambda tmp: torch.save(payload, tmp))
     meta = {"format": FORMAT, "config": json.dumps(config), "epoch": str(epoch)}
-    _atomic_write(
-        pt.with_suffix(".safetensors"), lambda tmp: save_file(tensors, str(tmp), metadata=meta)
-    )
-    return pt.name, pt.stat().st_size, _sha256(pt)
+    return {"pt": to_bytes(payload), "safetensors": safetensors_bytes(tensors, metadata=meta)}
+
+
+def to_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def from_bytes(data: bytes, device: torch.device | str = "cpu") -> Any:
+    return torch.load(io.BytesIO(data), map_location=device, weights_only=True)

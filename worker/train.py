@@ -44,6 +44,8 @@ class EpochReport:
     metrics: dict[str, float]
     layers: dict[str, dict[str, float]]
     histograms: dict[str, tuple[int, list[int]]]  # layer -> (level, counts)
+    # What resuming after this epoch needs (copies, safe to serialize on another thread).
+    resume: dict[str, Any] | None = None
 
 
 @dataclass
@@ -102,6 +104,32 @@ def evaluate(model: nn.Module, split: D.Split) -> tuple[float, float]:
     return loss_sum.item() / n, correct.item() / n
 
 
+def _copy(tree: Any) -> Any:
+    """A detached copy of a (nested) state dict: training goes on mutating the original."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().clone()
+    if isinstance(tree, dict):
+        return {k: _copy(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(_copy(v) for v in tree)
+    return tree
+
+
+def resume_state(epoch: int, model: nn.Module, opt, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Weights, optimizer and RNG after `epoch`. The batch order and augmentation come from
+    (seed, epoch) generators, so with these a resumed run continues exactly as it would have."""
+    state = {
+        "epoch": epoch,
+        "model": _copy(model.state_dict()),
+        "optimizer": _copy(opt.state_dict()),
+        "rng": torch.get_rng_state(),
+        "metrics": metrics,
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
 def load_data(cfg: TrainConfig, root: Path, download: bool, device: torch.device):
     train = D.subset(D.load_split(cfg.dataset, root, True, download), cfg.train_per_class, cfg.seed)
     val = D.subset(D.load_split(cfg.dataset, root, False, download), cfg.val_per_class, cfg.seed)
@@ -115,18 +143,29 @@ def train(
     device: torch.device,
     report: Callable[[EpochReport], None] = lambda r: None,
     should_stop: Callable[[], bool] = lambda: False,
-    on_start: Callable[[dict[str, float]], None] = lambda bases: None,
+    on_start: Callable[[dict[str, float], int], None] = lambda bases, from_epoch: None,
+    resume: dict[str, Any] | None = None,
+    keep_resume: bool = False,
 ) -> TrainResult:
+    """Train cfg.epochs epochs (from `resume`'s epoch on, when given), calling report() after
+    each. keep_resume: attach a resume state to every report."""
     model = model_for(cfg, train_split).to(device)
-    bases = histogram_bases(model.state_dict())
-    on_start(bases)
+    bases = histogram_bases(model.state_dict())  # from the initial weights, resumed or not
     terms = penalty_terms(model, cfg)
     prox = prox_params(model, cfg)
     opt = make_optimizer(cfg, model)
     n = len(train_split)
     result = TrainResult(model=model, epoch=0)
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        torch.set_rng_state(resume["rng"])
+        if "cuda_rng" in resume and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resume["cuda_rng"])
+        result.epoch, result.metrics = resume["epoch"], resume["metrics"]
+    on_start(bases, result.epoch)
 
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(result.epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
         order = epoch_order(n, cfg.seed, epoch).to(device)
@@ -178,6 +217,7 @@ def train(
             "samples_per_s": n / elapsed,
         }
         layers = layer_stats(state)
-        report(EpochReport(epoch, metrics, layers, histograms(state, bases)))
         result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
+        resume_after = resume_state(epoch, model, opt, result.metrics) if keep_resume else None
+        report(EpochReport(epoch, metrics, layers, histograms(state, bases), resume_after))
     return result

@@ -1,10 +1,11 @@
-"""Engine construction and sessions.
+"""Engine construction, migrations and sessions.
 
-SQLite is the embedded default, shared by a server process and several worker processes, so:
-- WAL lets readers (the page's change feed) run while a worker commits an epoch;
-- busy_timeout makes a writer wait for the lock instead of failing with "database is locked";
-- writes begin with BEGIN IMMEDIATE (see `write_session`): a deferred transaction that reads and
-  then writes can fail at once on the lock upgrade, a case busy_timeout does not cover.
+One writer at a time, on every backend: that keeps the change feed's ids in commit order (a page
+resuming from an id misses nothing) and makes a claim a plain read-then-write.
+- SQLite: WAL lets readers run while a worker commits; busy_timeout makes a writer wait for the lock
+  instead of failing with "database is locked"; writes begin with BEGIN IMMEDIATE, since a deferred
+  transaction that reads and then writes can fail at once on the lock upgrade.
+- PostgreSQL: write transactions take one transaction-level advisory lock first.
 """
 
 from collections.abc import Iterator
@@ -12,20 +13,24 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from app.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK_KEY = 0x7265676C  # "regl": the advisory lock every PostgreSQL write transaction takes
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _sqlite_hooks(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
-        # Hand transaction control to SQLAlchemy's "begin" event below (pysqlite's own
-        # implicit BEGIN cannot be made IMMEDIATE).
+        # Hand transaction control to the "begin" hook below (pysqlite's own implicit BEGIN
+        # cannot be made IMMEDIATE).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -36,13 +41,30 @@ def _sqlite_hooks(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        immediate = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _postgres_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get("write", False):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (Alembic), under the write lock: when a server and
+    workers start together, one migrates and the others find it done."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.execution_options(write=True).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
 
 
 @cache
 def get_engine(url: str) -> Engine:
-    """One engine (and pool) per URL per process."""
+    """One engine (and pool) per URL per process, its schema up to date."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -51,7 +73,9 @@ def get_engine(url: str) -> Engine:
         _sqlite_hooks(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
+        if parsed.get_backend_name() == "postgresql":
+            _postgres_hooks(engine)
+    migrate(engine)
     return engine
 
 
@@ -63,7 +87,9 @@ def read_session(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
-    """A transaction that takes the write lock up front (SQLite) and commits on exit."""
-    bound = engine.execution_options(sqlite_begin="IMMEDIATE")
-    with Session(bound, expire_on_commit=False) as session, session.begin():
+    """A transaction that holds the write lock from its start and commits on exit."""
+    with (
+        Session(engine.execution_options(write=True), expire_on_commit=False) as session,
+        session.begin(),
+    ):
         yield session

@@ -7,8 +7,8 @@ from sqlmodel import Session, select
 
 from app.db import bins
 from app.db.engine import read_session, write_session
-from app.db.models import Change, EpochMetric, Histogram, Run
-from app.db.queue import Claim, _fenced_run
+from app.db.models import Change, EpochMetric, Histogram, Run, RunState, utcnow
+from app.db.queue import Claim, fenced_run
 
 METRIC_FIELDS = (
     "train_loss",
@@ -31,7 +31,7 @@ def begin_training(
 ) -> bool:
     """Record device and histogram edges; drop epochs past `from_epoch` left by an earlier try."""
     with write_session(engine) as s:
-        run = _fenced_run(s, claim)
+        run = fenced_run(s, claim)
         if run is None:
             return False
         run.device = device
@@ -53,10 +53,11 @@ def write_epoch(
     metrics: dict[str, float],
     layers: dict[str, dict[str, float]],
     histograms: dict[str, tuple[int, list[int]]],
+    resume: bytes | None = None,
 ) -> bool:
     """One epoch's metrics and histograms, atomically; False if the claim is lost."""
     with write_session(engine) as s:
-        run = _fenced_run(s, claim)
+        run = fenced_run(s, claim)
         if run is None:
             return False
         s.add(EpochMetric(run_id=run.id, epoch=epoch, layers=layers, **metrics))
@@ -64,8 +65,22 @@ def write_epoch(
             s.add(Histogram(run_id=run.id, epoch=epoch, layer=layer, level=level, counts=counts))
         run.epochs_done = epoch
         s.add(run)
+        if resume is not None:  # the resume checkpoint moves with the metrics, atomically
+            state = s.get(RunState, run.id) or RunState(run_id=run.id, epoch=epoch, data=b"")
+            state.epoch, state.data, state.updated_at = epoch, resume, utcnow()
+            s.add(state)
         s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="epoch", epoch=epoch))
         return True
+
+
+def load_resume(engine: Engine, claim: Claim) -> tuple[int, bytes] | None:
+    """The resume checkpoint of a claimed run: (its epoch, its bytes), or None to start afresh."""
+    with read_session(engine) as s:
+        run = fenced_run(s, claim)
+        state = s.get(RunState, claim.run_id) if run is not None else None
+        if state is None or state.epoch != run.epochs_done:
+            return None
+        return state.epoch, state.data
 
 
 # ---- read side (the server) ----

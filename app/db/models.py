@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -91,15 +91,39 @@ class Histogram(SQLModel, table=True):
 
 
 class Checkpoint(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("run_id", "kind"),)
+    """A downloadable file of a run: the final weights as .pt or .safetensors."""
+
+    __table_args__ = (UniqueConstraint("run_id", "kind", "format"),)
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="run.id", index=True)
     kind: str = "final"
+    format: str = "pt"  # "pt" | "safetensors"
+    storage: str = "file"  # "file": under the checkpoint directory; "db": in ArtifactBlob
     filename: str  # relative to the checkpoint directory; never taken from a request
     size: int
     sha256: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ArtifactBlob(SQLModel, table=True):
+    """Checkpoint bytes kept in the database, so machines without a shared disk can serve them."""
+
+    checkpoint_id: int = Field(foreign_key="checkpoint.id", primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class RunState(SQLModel, table=True):
+    """The resume checkpoint of a run (weights, optimizer, RNG) after its last committed epoch.
+
+    Written in the same transaction as that epoch's metrics, so the two always agree; private to
+    workers, deleted when the run ends.
+    """
+
+    run_id: int = Field(foreign_key="run.id", primary_key=True)
+    epoch: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Change(SQLModel, table=True):

@@ -11,11 +11,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, select
 
 from app.db.engine import read_session, write_session
-from app.db.models import Change, Checkpoint, Experiment, Run, RunStatus, Worker, utcnow
+from app.db.models import (
+    ArtifactBlob,
+    Change,
+    Checkpoint,
+    Experiment,
+    Run,
+    RunState,
+    RunStatus,
+    Worker,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,7 @@ def cancel_requested(engine: Engine, claim: Claim) -> bool:
         return bool(s.exec(select(Run.cancel_requested).where(Run.id == claim.run_id)).first())
 
 
-def _fenced_run(s: Session, claim: Claim) -> Run | None:
+def fenced_run(s: Session, claim: Claim) -> Run | None:
     run = s.get(Run, claim.run_id)
     if run is None or run.claim_token != claim.token or run.status != RunStatus.running:
         return None
@@ -134,11 +144,12 @@ def finish(
     claim: Claim,
     status: RunStatus,
     error: str | None = None,
-    checkpoint: Checkpoint | None = None,
+    checkpoints: list[tuple[Checkpoint, bytes | None]] = (),
 ) -> bool:
-    """End a claimed run (succeeded, failed or cancelled). False when the claim was lost."""
+    """End a claimed run (succeeded, failed or cancelled), with its checkpoint rows (and their
+    bytes, when stored in the database). False, and nothing written, when the claim was lost."""
     with write_session(engine) as s:
-        run = _fenced_run(s, claim)
+        run = fenced_run(s, claim)
         if run is None:
             return False
         run.status = status
@@ -146,24 +157,36 @@ def finish(
         run.finished_at = utcnow()
         run.claim_token = None
         s.add(run)
-        if checkpoint is not None:
+        for ckpt, data in checkpoints:
             old = s.exec(
                 select(Checkpoint).where(
-                    Checkpoint.run_id == run.id, Checkpoint.kind == checkpoint.kind
+                    Checkpoint.run_id == run.id,
+                    Checkpoint.kind == ckpt.kind,
+                    Checkpoint.format == ckpt.format,
                 )
             ).first()
             if old is not None:
+                s.exec(delete(ArtifactBlob).where(ArtifactBlob.checkpoint_id == old.id))
                 s.delete(old)
                 s.flush()
-            s.add(checkpoint)
+            s.add(ckpt)
+            if data is not None:
+                s.flush()
+                s.add(ArtifactBlob(checkpoint_id=ckpt.id, data=data))
+        _drop_state(s, run.id)
         _status_change(s, run)
         return True
+
+
+def _drop_state(s: Session, run_id: int) -> None:
+    """A run that ended needs no resume checkpoint."""
+    s.exec(delete(RunState).where(RunState.run_id == run_id))
 
 
 def release(engine: Engine, claim: Claim, reason: str) -> bool:
     """Give a run back to the queue (the worker is shutting down)."""
     with write_session(engine) as s:
-        run = _fenced_run(s, claim)
+        run = fenced_run(s, claim)
         if run is None:
             return False
         run.status = RunStatus.queued
@@ -190,6 +213,7 @@ def requeue_stalled(engine: Engine, timeout_s: float, max_attempts: int) -> list
                 run.status = RunStatus.failed
                 run.error = f"Gave up after {run.attempts} attempts: {silent}."
                 run.finished_at = utcnow()
+                _drop_state(s, run.id)
             else:
                 run.status = RunStatus.queued
                 run.error = f"Re-queued: {silent}."
@@ -216,6 +240,7 @@ def request_cancel(engine: Engine, experiment_id: int) -> dict[str, int]:
                 run.finished_at = utcnow()
                 run.error = "Cancelled before it started."
                 counts["cancelled"] += 1
+                _drop_state(s, run.id)
             else:
                 run.cancel_requested = True
                 counts["stopping"] += 1

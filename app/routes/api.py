@@ -3,12 +3,11 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
-from sqlmodel import select
+from fastapi.responses import FileResponse, Response
 
-from app.db import feed, queue
+from app.db import artifacts, feed, queue
 from app.db.engine import read_session
-from app.db.models import Checkpoint, Run
+from app.db.models import Run
 from app.deps import EngineDep, ExperimentId, RunId, SessionDep, SettingsDep, not_found
 from app.schemas import (
     CancelPublic,
@@ -94,7 +93,7 @@ def run_histograms(
 
 @router.get(
     "/runs/{run_id}/checkpoint",
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, 404: {}},
 )
 def checkpoint(
@@ -106,19 +105,23 @@ def checkpoint(
     """The final checkpoint: `.pt` (a plain dict; loads with `torch.load(weights_only=True)`) or
     `.safetensors` (tensors only, config in the metadata)."""
     run = _run(session, run_id)
-    ckpt = session.exec(
-        select(Checkpoint).where(Checkpoint.run_id == run.id, Checkpoint.kind == "final")
-    ).first()
+    ckpt = artifacts.find(session, run.id, format)
     if ckpt is None:
         raise not_found("checkpoint of run", run_id)
-    root = settings.checkpoints
-    path = (root / ckpt.filename).with_suffix(f".{format}").resolve()
+    slug = "".join(ch if ch.isalnum() else "-" for ch in run.name.lower()).strip("-") or "arm"
+    filename = f"reglab-run{run.id}-{slug}.{format}"
+    if ckpt.storage == "db":
+        data = artifacts.blob(session, ckpt)
+        if data is None:
+            raise not_found("checkpoint data of run", run_id)
+        disposition = f'attachment; filename="{filename}"'
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": disposition},
+        )
     # The name comes from our own table, never from the request; still, serve only inside root.
-    if not path.is_relative_to(root) or not path.is_file():
+    path = artifacts.file_path(settings.checkpoints, ckpt)
+    if path is None:
         raise not_found("checkpoint file of run", run_id)
-    exp_slug = "".join(ch if ch.isalnum() else "-" for ch in run.name.lower()).strip("-")
-    return FileResponse(
-        path,
-        media_type="application/octet-stream",
-        filename=f"reglab-run{run.id}-{exp_slug or 'arm'}.{format}",
-    )
+    return FileResponse(path, media_type="application/octet-stream", filename=filename)

@@ -7,7 +7,7 @@ import torch
 
 from app.db import bins
 from tests.conftest import needs_real_mnist
-from worker.checkpoint import save_final
+from worker.checkpoint import final_files
 from worker.config import TrainConfig
 from worker.models import build_model
 from worker.stats import histogram_bases, histograms, layer_stats
@@ -48,7 +48,7 @@ def test_penalty_changes_the_outcome(tutorial_data):
 
 def test_reports_one_epoch_at_a_time_with_all_measurements(tutorial_data):
     edges_seen = []
-    _, reports = run(small(l1=1e-4), tutorial_data, on_start=edges_seen.append)
+    _, reports = run(small(l1=1e-4), tutorial_data, on_start=lambda b, e: edges_seen.append(b))
     assert [r.epoch for r in reports] == [1, 2]
     m = reports[-1].metrics
     assert set(m) == {
@@ -84,10 +84,9 @@ def test_should_stop_stops_between_batches(tutorial_data):
 def test_checkpoint_loads_into_the_tutorial_class_and_reproduces_the_log(tmp_path, tutorial_data):
     cfg = small()
     result, reports = run(cfg, tutorial_data)
-    name, size, sha = save_final(
-        tmp_path, 7, result.model.state_dict(), cfg.to_dict(), result.epoch, result.metrics
-    )
-    ckpt = torch.load(tmp_path / name, weights_only=True)
+    files = final_files(result.model.state_dict(), cfg.to_dict(), result.epoch, result.metrics)
+    (tmp_path / "run.pt").write_bytes(files["pt"])
+    ckpt = torch.load(tmp_path / "run.pt", weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["config"]["hidden"] == 64
     assert ckpt["metrics"]["val_acc"] == reports[-1].metrics["val_acc"]
 
@@ -119,8 +118,9 @@ def test_safetensors_carries_the_same_tensors_and_the_config(tmp_path, tutorial_
 
     cfg = small()
     result, _ = run(cfg, tutorial_data)
-    name, _, _ = save_final(tmp_path, 8, result.model.state_dict(), cfg.to_dict(), 2, {})
-    with safe_open(str(tmp_path / name.replace(".pt", ".safetensors")), "pt") as f:
+    files = final_files(result.model.state_dict(), cfg.to_dict(), 2, {})
+    (tmp_path / "run.safetensors").write_bytes(files["safetensors"])
+    with safe_open(str(tmp_path / "run.safetensors"), "pt") as f:
         assert f.metadata()["format"] == "reglab/1"
         assert '"hidden": 64' in f.metadata()["config"]
         for k, v in result.model.state_dict().items():

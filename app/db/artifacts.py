@@ -1,0 +1,70 @@
+"""Where checkpoint files live: a directory (the single-machine default) or the database.
+
+Workers write, the server reads; neither ever builds a path from anything a request carries.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from app.db.models import ArtifactBlob, Checkpoint
+
+FORMATS = ("pt", "safetensors")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, fsync, rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def prepare(
+    storage: str, directory: Path, run_id: int, files: dict[str, bytes]
+) -> list[tuple[Checkpoint, bytes | None]]:
+    """Checkpoint rows for a run's final files; with file storage the files are written now,
+    with database storage the bytes travel with the rows (queue.finish inserts both)."""
+    out = []
+    for fmt, data in files.items():
+        name = f"run-{run_id}.{fmt}"
+        if storage == "file":
+            atomic_write(directory / name, data)
+        row = Checkpoint(
+            run_id=run_id,
+            format=fmt,
+            storage=storage,
+            filename=name,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+        out.append((row, None if storage == "file" else data))
+    return out
+
+
+def find(session: Session, run_id: int, fmt: str) -> Checkpoint | None:
+    return session.exec(
+        select(Checkpoint).where(
+            Checkpoint.run_id == run_id, Checkpoint.kind == "final", Checkpoint.format == fmt
+        )
+    ).first()
+
+
+def file_path(directory: Path, ckpt: Checkpoint) -> Path | None:
+    """The file of a file-stored checkpoint, only if it resolves inside the directory."""
+    root = directory.resolve()
+    path = (root / ckpt.filename).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def blob(session: Session, ckpt: Checkpoint) -> bytes | None:
+    row = session.get(ArtifactBlob, ckpt.id)
+    return row.data if row else None
