@@ -12,13 +12,18 @@ import time
 import click
 import uvicorn
 
+from app.security import is_loopback
 from app.settings import Settings
 
 WORKER_STOP_GRACE_S = 15
 
 
-def _worker_argv(max_runs: int | None = None, exit_when_idle: bool = False) -> list[str]:
+def _worker_argv(
+    max_runs: int | None = None, exit_when_idle: bool = False, parent: int | None = None
+) -> list[str]:
     argv = [sys.executable, "-m", "worker"]
+    if parent is not None:
+        argv += ["--parent", str(parent)]
     if max_runs is not None:
         argv += ["--max-runs", str(max_runs)]
     if exit_when_idle:
@@ -39,13 +44,27 @@ def serve(host: str | None, port: int | None) -> None:
     _serve(Settings(), host, port)
 
 
+def check_bind(settings: Settings) -> None:
+    """A public address only with a token: the dashboard starts jobs and serves files."""
+    if not is_loopback(settings.host) and settings.token is None:
+        raise click.UsageError(
+            f"refusing to listen on {settings.host}: anyone who can reach it could start training "
+            "jobs and download checkpoints. Set REGLAB_TOKEN to a long random secret (every "
+            "request must then carry it), or listen on 127.0.0.1."
+        )
+
+
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     from app.main import create_app
 
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
+    check_bind(settings)
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_level="info",
         timeout_graceful_shutdown=3,
     )
@@ -74,11 +93,16 @@ def worker(max_runs: int | None, exit_when_idle: bool) -> None:
 def up(host: str | None, port: int | None, n_workers: int) -> None:
     """Run the dashboard and N workers on one machine; Ctrl-C stops them all."""
     settings = Settings()
+    check_bind(settings.model_copy(update={"host": host or settings.host}))
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
     click.echo(f"reglab: data in {settings.resolved_home}, database {settings.db_url}")
     # Own sessions: Ctrl-C reaches only this process, which then stops the workers in order
     # (each finishes its batch and gives its run back to the queue).
-    workers = [subprocess.Popen(_worker_argv(), start_new_session=True) for _ in range(n_workers)]
+    argv = _worker_argv(parent=os.getpid())  # they also stop by themselves if this process dies
+    workers = [subprocess.Popen(argv, start_new_session=True) for _ in range(n_workers)]
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; turn it into an exit that
+    # runs the finally below, instead of the default action that would orphan the workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         _serve(settings, host, port)
     finally:

@@ -10,6 +10,7 @@ from app.db.engine import get_engine
 from app.errors import validation_error
 from app.live import LiveFeed
 from app.routes import api, events, pages
+from app.security import Guard
 from app.settings import Settings
 from app.templating import STATIC_DIR
 
@@ -31,11 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live regularization experiments in PyTorch.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from vendored files by app.routes.pages
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.live = LiveFeed(engine, settings)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(Guard, settings=settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(events.router)

@@ -4,12 +4,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REGLAB_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="REGLAB_", env_file=".env", extra="ignore", validate_assignment=True
+    )
 
     home: Path = Field(Path("reglab-data"), description="Where the database and checkpoints live.")
     database_url: str | None = Field(
@@ -26,6 +28,19 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    token: SecretStr | None = Field(
+        None, description="Required by every request when set; needed to bind a public address."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host names the server answers to, beside loopback."
+    )
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted.")
+    max_streams: int = Field(100, ge=1, description="Open live-update streams at most.")
+    max_work: float = Field(
+        2e15,
+        gt=0,
+        description="Ceiling on an experiment's parameters x training images x epochs x arms.",
+    )
 
     # Queue timing. The worker polls often (a claim is one indexed query) so a run starts at once.
     poll_interval: float = Field(0.1, gt=0, le=5)

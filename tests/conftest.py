@@ -1,5 +1,6 @@
 """Shared fixtures: real SQLite files under tmp_path, real MNIST files, real processes."""
 
+import json
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from app.db.engine import get_engine
 from app.settings import Settings
@@ -41,6 +43,53 @@ def mnist_root(fake_mnist_root) -> Path:
     return SHARED_DATA if HAVE_REAL_MNIST else fake_mnist_root
 
 
+PG_ADMIN_URL = os.environ.get("REGLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_unavailable() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    import sqlalchemy
+
+    try:
+        with sqlalchemy.create_engine(PG_ADMIN_URL).connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return None
+    except Exception as e:  # any failure to connect means: not here
+        return f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {type(e).__name__}"
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    reason = _pg_unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (CI has one at 127.0.0.1:5432)")
+        pytest.skip(reason)
+    import sqlalchemy
+
+    return sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def pg_url(pg_admin) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    import uuid
+
+    name = f"reglab_test_{uuid.uuid4().hex[:10]}"
+    with pg_admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    get_engine.cache_clear()  # drop pooled connections so the database can go
+    with pg_admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str | None:
+    """Run a test on the embedded SQLite file and on a real PostgreSQL."""
+    return request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+
+
 @pytest.fixture
 def settings(tmp_path, mnist_root) -> Settings:
     return Settings(
@@ -50,6 +99,7 @@ def settings(tmp_path, mnist_root) -> Settings:
         heartbeat_interval=0.5,
         feed_interval=0.05,
         poll_interval=0.05,
+        allowed_hosts=["testserver"],  # the in-process client's Host
     )
 
 
@@ -69,18 +119,19 @@ def client(settings):
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process exactly these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGLAB_")}
-    env.update(
-        REGLAB_HOME=str(settings.home),
-        REGLAB_DATA_DIR=str(settings.data_dir),
-        REGLAB_DOWNLOAD=str(settings.download).lower(),
-        REGLAB_HEARTBEAT_INTERVAL=str(settings.heartbeat_interval),
-        REGLAB_FEED_INTERVAL=str(settings.feed_interval),
-        REGLAB_POLL_INTERVAL=str(settings.poll_interval),
-        PYTHONUNBUFFERED="1",
-    )
-    if settings.database_url:
-        env["REGLAB_DATABASE_URL"] = settings.database_url
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list):
+            value = json.dumps(value)
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        env[f"REGLAB_{name.upper()}"] = str(value)
+    env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
@@ -109,8 +160,8 @@ class Processes:
         self.procs.append((name, p))
         return p
 
-    def server(self) -> str:
-        port = free_port()
+    def server(self, port: int | None = None) -> str:
+        port = port or free_port()
         self._start("server", [sys.executable, "-m", "app.cli", "serve", "--port", str(port)])
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

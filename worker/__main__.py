@@ -11,9 +11,10 @@ from worker.loop import Worker
 @click.command()
 @click.option("--max-runs", type=int, default=None, help="Exit after training this many runs.")
 @click.option("--exit-when-idle", is_flag=True, help="Exit when the queue is empty.")
-def main(max_runs: int | None, exit_when_idle: bool) -> None:
+@click.option("--parent", type=int, default=None, help="Stop when this pid is gone.")
+def main(max_runs: int | None, exit_when_idle: bool, parent: int | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    worker = Worker(Settings())
+    worker = Worker(Settings(), parent=parent)
     worker.install_signal_handlers()
     worker.run_forever(max_runs=max_runs, exit_when_idle=exit_when_idle)
 

@@ -53,6 +53,8 @@ class _Watch(threading.Thread):
         engine, s = self.worker.engine, self.worker.settings
         last_beat = time.monotonic()
         while not self.done.wait(CANCEL_CHECK_S):
+            if self.worker._orphaned():
+                self.worker.shutdown.set()  # stop training as on SIGTERM: the run is re-queued
             try:
                 if time.monotonic() - last_beat >= s.heartbeat_interval:
                     last_beat = time.monotonic()
@@ -122,12 +124,16 @@ class _Writer(threading.Thread):
 
 
 class Worker:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, parent: int | None = None):
         self.settings = settings
+        self.parent = parent  # `reglab up`'s pid: its workers must not outlive it
         self.engine = get_engine(settings.db_url)
         self.device = pick_device(settings.device)
         self.shutdown = threading.Event()
         self.id = ""
+
+    def _orphaned(self) -> bool:
+        return self.parent is not None and os.getppid() != self.parent
 
     def install_signal_handlers(self) -> None:
         def stop(signum, _frame):
@@ -144,6 +150,9 @@ class Worker:
         log.info("worker %s ready on %s", self.id, describe(self.device))
         done, last_sweep = 0, 0.0
         while not self.shutdown.is_set() and (max_runs is None or done < max_runs):
+            if self._orphaned():
+                log.info("worker %s: its parent process is gone; stopping", self.id)
+                break
             if time.monotonic() - last_sweep > self.settings.stall_timeout / 3:
                 last_sweep = time.monotonic()
                 queue.requeue_stalled(

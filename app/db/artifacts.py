@@ -37,6 +37,8 @@ def prepare(
     for fmt, data in files.items():
         name = f"run-{run_id}.{fmt}"
         if storage == "file":
+            for stale in directory.glob(f".{name}.*.tmp"):  # left by a worker killed mid-write
+                stale.unlink(missing_ok=True)
             atomic_write(directory / name, data)
         row = Checkpoint(
             run_id=run_id,

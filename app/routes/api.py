@@ -2,13 +2,22 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
 from app.db import artifacts, feed, queue
 from app.db.engine import read_session
 from app.db.models import Run
-from app.deps import EngineDep, ExperimentId, RunId, SessionDep, SettingsDep, not_found
+from app.deps import (
+    EngineDep,
+    ExperimentId,
+    LiveDep,
+    RunId,
+    SessionDep,
+    SettingsDep,
+    not_found,
+)
+from app.limits import over_budget
 from app.schemas import (
     CancelPublic,
     ExperimentIn,
@@ -28,9 +37,27 @@ def launch(engine, body: ExperimentIn) -> int:
     return queue.create_experiment(engine, body.display_name(), body.shared_config(), arms).id
 
 
-@router.post("/experiments", status_code=201, response_model=ExperimentPublic)
-def create_experiment(body: ExperimentIn, engine: EngineDep, session: SessionDep):
+@router.post(
+    "/experiments",
+    status_code=201,
+    response_model=ExperimentPublic,
+    responses={422: {"description": "Invalid input, or more work than REGLAB_MAX_WORK"}},
+)
+def create_experiment(
+    body: ExperimentIn, engine: EngineDep, session: SessionDep, settings: SettingsDep
+):
+    if too_big := over_budget(body, settings.max_work):
+        raise HTTPException(
+            422, detail=[{"loc": ["body"], "msg": too_big, "type": "too_much_work"}]
+        )
     return get_experiment(session, launch(engine, body))
+
+
+@router.get("/health")
+def health(session: SessionDep, live: LiveDep) -> dict:
+    """The database answers, and how many live streams are open."""
+    feed.last_change_id(session)
+    return {"status": "ok", "streams": live.stream_count}
 
 
 @router.get("/experiments", response_model=list[ExperimentPublic])

@@ -3,11 +3,11 @@
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, HTTPException, Query
 from sse_starlette import EventSourceResponse
 
 from app.db.models import Experiment
-from app.deps import EngineDep, ExperimentId, LiveDep, SessionDep, not_found
+from app.deps import EngineDep, ExperimentId, LiveDep, SessionDep, SettingsDep, not_found
 from app.live import render_catchup
 
 router = APIRouter(tags=["api"])
@@ -19,6 +19,7 @@ async def experiment_events(
     engine: EngineDep,
     session: SessionDep,
     live: LiveDep,
+    settings: SettingsDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="Change id to resume after")] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ):
@@ -27,6 +28,12 @@ async def experiment_events(
     client sends Last-Event-ID and receives everything after it."""
     if session.get(Experiment, experiment_id) is None:
         raise not_found("experiment", experiment_id)
+    if live.stream_count >= settings.max_streams:
+        raise HTTPException(
+            503,
+            detail="Too many live streams open; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
     cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
 
     async def stream():

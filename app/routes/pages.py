@@ -1,5 +1,6 @@
 """HTML pages and the htmx fragments they swap in."""
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -8,10 +9,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app import forms
 from app.db import queue
 from app.db.engine import read_session
-from app.deps import EngineDep, ExperimentId, SessionDep, not_found
+from app.deps import EngineDep, ExperimentId, SessionDep, SettingsDep, not_found
+from app.limits import over_budget
 from app.presets import PRESETS
 from app.routes.api import launch
 from app.schemas import ExperimentIn
+from app.security import TOKEN_COOKIE
 from app.templating import templates
 from app.views import experiment_snapshot, get_experiment, list_experiments
 
@@ -49,8 +52,10 @@ def experiment_list(request: Request, session: SessionDep):
 
 
 @router.post("/experiments")
-async def submit(request: Request, engine: EngineDep):
+async def submit(request: Request, engine: EngineDep, settings: SettingsDep):
     raw, body, errors = forms.parse(await request.form())
+    if body is not None and (too_big := over_budget(body, settings.max_work)):
+        body, errors = None, {"form": too_big}
     if body is None:
         # 422 with the form again, errors inline; htmx swaps it in place (see base.html config).
         return templates.TemplateResponse(
@@ -61,6 +66,46 @@ async def submit(request: Request, engine: EngineDep):
     if request.headers.get("HX-Request"):
         return Response(status_code=201, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: Annotated[str, Query(max_length=200)] = "/"):
+    return templates.TemplateResponse(request, "login.html", {"next": _local(next), "error": ""})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, settings: SettingsDep):
+    form = await request.form()
+    given, target = str(form.get("token", "")), _local(str(form.get("next", "/")))
+    token = settings.token.get_secret_value() if settings.token else None
+    if token is None or not hmac.compare_digest(given.encode(), token.encode()):
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"next": target, "error": "That is not the token."},
+            status_code=401,
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        TOKEN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=30 * 24 * 3600,
+    )
+    return response
+
+
+def _local(target: str) -> str:
+    """Only paths of this server: never redirect a login to another site."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request):
+    """Swagger UI from the vendored files (FastAPI's default loads it from a CDN)."""
+    return templates.TemplateResponse(request, "docs.html", {})
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
