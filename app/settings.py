@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     feed_interval: float = Field(0.1, gt=0, le=5)
 
     device: str = Field("auto", description="'auto' picks CUDA when available, else the CPU.")
+    lockstep: bool = Field(
+        True, description="Train compatible arms of an experiment as one computation."
+    )
+    max_group: int = Field(16, ge=1, le=64, description="Arms trained in lockstep at most.")
 
     @cached_property
     def resolved_home(self) -> Path:

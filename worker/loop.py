@@ -19,6 +19,7 @@ import time
 import traceback
 
 import torch
+from sqlalchemy.exc import OperationalError
 
 from app.db import artifacts, feed, queue
 from app.db.engine import get_engine
@@ -27,6 +28,7 @@ from app.settings import Settings
 from worker import checkpoint
 from worker.config import TrainConfig
 from worker.data import DatasetMissing
+from worker.lockstep import lockstep_key, train_lockstep
 from worker.train import EpochReport, Stopped, describe, load_data, pick_device, train
 
 log = logging.getLogger("reglab.worker")
@@ -42,9 +44,9 @@ class ClaimLost(Exception):
 class _Watch(threading.Thread):
     """Heartbeats the claim and watches for a cancel request while the main thread trains."""
 
-    def __init__(self, worker: "Worker", claim: queue.Claim):
-        super().__init__(daemon=True, name=f"watch-run-{claim.run_id}")
-        self.worker, self.claim = worker, claim
+    def __init__(self, worker: "Worker", claims: list[queue.Claim]):
+        super().__init__(daemon=True, name=f"watch-run-{claims[0].run_id}")
+        self.worker, self.claims = worker, claims
         self.done = threading.Event()
         self.cancel = threading.Event()
         self.lost = threading.Event()
@@ -58,31 +60,31 @@ class _Watch(threading.Thread):
             try:
                 if time.monotonic() - last_beat >= s.heartbeat_interval:
                     last_beat = time.monotonic()
-                    if not queue.heartbeat(engine, self.claim, self.worker.id):
+                    if not queue.heartbeat(engine, self.claims, self.worker.id):
                         self.lost.set()
                         return
-                if queue.cancel_requested(engine, self.claim):
+                if queue.cancel_requested(engine, self.claims):
                     self.cancel.set()
             except Exception:  # a transient database error must not kill the heartbeat
                 log.exception("heartbeat failed; retrying")
 
 
 class _Writer(threading.Thread):
-    """Commits epochs in order, off the training thread. At most two wait: training never runs
-    far ahead of what is committed."""
+    """Commits epochs in order, off the training thread: per epoch, every arm of the group in one
+    transaction. At most two epochs wait, so training never runs far ahead of the database."""
 
-    def __init__(self, worker: "Worker", claim: queue.Claim, lost: threading.Event):
-        super().__init__(daemon=True, name=f"writer-run-{claim.run_id}")
-        self.worker, self.claim, self.lost = worker, claim, lost
-        self.pending: queues.Queue[EpochReport | None] = queues.Queue(maxsize=2)
+    def __init__(self, worker: "Worker", claims: list[queue.Claim], lost: threading.Event):
+        super().__init__(daemon=True, name=f"writer-run-{claims[0].run_id}")
+        self.worker, self.claims, self.lost = worker, claims, lost
+        self.pending: queues.Queue[list[EpochReport] | None] = queues.Queue(maxsize=2)
         self.error: BaseException | None = None
 
-    def submit(self, report: EpochReport) -> None:
+    def submit(self, reports: list[EpochReport]) -> None:
         if self.error is not None:
             raise self.error
         if self.lost.is_set():
             raise ClaimLost
-        self.pending.put(report)
+        self.pending.put(reports)
 
     def close(self) -> None:
         """Wait until everything submitted is committed (or refused)."""
@@ -92,32 +94,34 @@ class _Writer(threading.Thread):
             raise self.error
 
     def run(self) -> None:
-        while (r := self.pending.get()) is not None:
+        while (reports := self.pending.get()) is not None:
             if self.error is not None or self.lost.is_set():
                 continue  # drain: nothing more may be written
             try:
-                self._commit(r)
+                self._commit(reports)
             except BaseException as e:  # surfaced to the training thread at its next submit
                 self.error = e
 
-    def _commit(self, r: EpochReport) -> None:
-        resume = checkpoint.to_bytes(r.resume) if r.resume is not None else None
+    def _commit(self, reports: list[EpochReport]) -> None:
+        rows = [
+            feed.EpochRow(
+                claim,
+                r.epoch,
+                r.metrics,
+                r.layers,
+                r.histograms,
+                checkpoint.to_bytes(r.resume) if r.resume is not None else None,
+            )
+            for claim, r in zip(self.claims, reports, strict=True)
+        ]
         for attempt in range(WRITE_RETRIES):
             try:
-                ok = feed.write_epoch(
-                    self.worker.engine,
-                    self.claim,
-                    r.epoch,
-                    r.metrics,
-                    r.layers,
-                    r.histograms,
-                    resume,
-                )
+                ok = feed.write_epochs(self.worker.engine, rows)
                 break
             except Exception:
                 if attempt == WRITE_RETRIES - 1:
                     raise
-                log.exception("writing epoch %s failed; retrying", r.epoch)
+                log.exception("writing epoch %s failed; retrying", reports[0].epoch)
                 time.sleep(0.2 * 2**attempt)
         if not ok:
             self.lost.set()
@@ -153,19 +157,23 @@ class Worker:
             if self._orphaned():
                 log.info("worker %s: its parent process is gone; stopping", self.id)
                 break
-            if time.monotonic() - last_sweep > self.settings.stall_timeout / 3:
-                last_sweep = time.monotonic()
-                queue.requeue_stalled(
-                    self.engine, self.settings.stall_timeout, self.settings.max_attempts
-                )
-            claim = queue.claim_next(self.engine, self.id)
+            try:
+                if time.monotonic() - last_sweep > self.settings.stall_timeout / 3:
+                    last_sweep = time.monotonic()
+                    queue.requeue_stalled(
+                        self.engine, self.settings.stall_timeout, self.settings.max_attempts
+                    )
+                claim = queue.claim_next(self.engine, self.id)
+            except OperationalError:  # the database is away or locked: wait, do not die
+                log.exception("worker %s: the queue is unreachable; retrying", self.id)
+                self.shutdown.wait(1.0)
+                continue
             if claim is None:
                 if exit_when_idle:
                     break
                 self.shutdown.wait(self.settings.poll_interval)
                 continue
-            self.process(claim)
-            done += 1
+            done += self.process(claim)
         return done
 
     def _resume_state(self, claim: queue.Claim):
@@ -180,18 +188,41 @@ class Worker:
             log.exception("run %s: resume checkpoint unreadable; starting over", claim.run_id)
             return None
 
-    def process(self, claim: queue.Claim) -> None:
-        cfg = TrainConfig.from_dict(claim.config)
-        resume = self._resume_state(claim)
+    def _group(self, claim: queue.Claim, resume) -> tuple[list[queue.Claim], list]:
+        """The claimed run, plus queued arms of its experiment that can train with it in one
+        computation (same architecture and settings, resumed from the same epoch)."""
+        key = lockstep_key(TrainConfig.from_dict(claim.config))
+        if key is None or not self.settings.lockstep:
+            return [claim], [resume]
+        epoch = resume["epoch"] if resume else 0
+        fits = [
+            q.run_id
+            for q in queue.queued_siblings(self.engine, claim)
+            if lockstep_key(TrainConfig.from_dict(q.config)) == key and q.resume_epoch == epoch
+        ][: self.settings.max_group - 1]
+        claims = [claim] + (queue.claim_more(self.engine, self.id, claim, fits) if fits else [])
+        states = [resume] + [self._resume_state(c) for c in claims[1:]]
+        if any((s["epoch"] if s else 0) != epoch for s in states):  # changed meanwhile: alone
+            for c in claims[1:]:
+                queue.release(self.engine, c, "Waiting for a worker.")
+            return [claim], [resume]
+        return claims, states
+
+    def process(self, claim: queue.Claim) -> int:
+        """Train the claimed run (with the arms that join it); returns how many runs it took."""
+        claims, states = self._group(claim, self._resume_state(claim))
+        cfgs = [TrainConfig.from_dict(c.config) for c in claims]
+        resumed = f", resuming after epoch {states[0]['epoch']}" if states[0] else ""
         log.info(
-            "run %s (%s): attempt %s%s",
-            claim.run_id,
-            claim.name,
+            "runs %s (%s): attempt %s%s%s",
+            [c.run_id for c in claims],
+            ", ".join(c.name for c in claims),
             claim.attempt,
-            f", resuming after epoch {resume['epoch']}" if resume else "",
+            resumed,
+            ", in lockstep" if len(claims) > 1 else "",
         )
-        watch = _Watch(self, claim)
-        writer = _Writer(self, claim, watch.lost)
+        watch = _Watch(self, claims)
+        writer = _Writer(self, claims, watch.lost)
         watch.start()
         writer.start()
 
@@ -200,46 +231,64 @@ class Worker:
 
         def on_start(hist_bases, from_epoch):
             device = describe(self.device)
-            if not feed.begin_training(self.engine, claim, device, hist_bases, from_epoch):
-                raise ClaimLost
+            for c in claims:
+                if not feed.begin_training(self.engine, c, device, hist_bases, from_epoch):
+                    raise ClaimLost
 
         try:
             train_split, val_split = load_data(
-                cfg, self.settings.dataset_root, self.settings.download, self.device
+                cfgs[0], self.settings.dataset_root, self.settings.download, self.device
             )
-            result = train(
-                cfg,
-                train_split,
-                val_split,
-                self.device,
-                writer.submit,
-                should_stop,
-                on_start,
-                resume=resume,
-                keep_resume=True,
-            )
+            if len(claims) > 1:
+                results = train_lockstep(
+                    cfgs,
+                    train_split,
+                    val_split,
+                    self.device,
+                    writer.submit,
+                    should_stop,
+                    on_start,
+                    resume=states if states[0] else None,
+                    keep_resume=True,
+                )
+            else:
+                results = [
+                    train(
+                        cfgs[0],
+                        train_split,
+                        val_split,
+                        self.device,
+                        lambda r: writer.submit([r]),
+                        should_stop,
+                        on_start,
+                        resume=states[0],
+                        keep_resume=True,
+                    )
+                ]
             writer.close()
-            files = checkpoint.final_files(
-                result.model.state_dict(), cfg.to_dict(), result.epoch, result.metrics
-            )
-            rows = artifacts.prepare(
-                self.settings.artifact_storage, self.settings.checkpoints, claim.run_id, files
-            )
-            if not queue.finish(self.engine, claim, RunStatus.succeeded, checkpoints=rows):
-                raise ClaimLost
-            log.info("run %s succeeded: val_acc %.4f", claim.run_id, result.metrics["val_acc"])
+            for c, cfg, result in zip(claims, cfgs, results, strict=True):
+                files = checkpoint.final_files(
+                    result.model.state_dict(), cfg.to_dict(), result.epoch, result.metrics
+                )
+                rows = artifacts.prepare(
+                    self.settings.artifact_storage, self.settings.checkpoints, c.run_id, files
+                )
+                if not queue.finish(self.engine, c, RunStatus.succeeded, checkpoints=rows):
+                    raise ClaimLost
+                log.info("run %s succeeded: val_acc %.4f", c.run_id, result.metrics["val_acc"])
         except (Stopped, ClaimLost):
-            self._stopped(claim, watch, writer)
+            self._stopped(claims, watch, writer)
         except DatasetMissing as e:
-            self._fail(claim, writer, str(e))
+            self._fail(claims, writer, str(e))
         except torch.OutOfMemoryError as e:
-            self._fail(claim, writer, f"Out of memory: {e}. Try a smaller batch or model.")
+            self._fail(claims, writer, f"Out of memory: {e}. Try a smaller batch or model.")
         except Exception as e:
-            log.error("run %s failed:\n%s", claim.run_id, traceback.format_exc())
-            self._fail(claim, writer, f"{type(e).__name__}: {e}")
+            log.error("runs %s failed:\n%s", [c.run_id for c in claims], traceback.format_exc())
+            self._fail(claims, writer, f"{type(e).__name__}: {e}")
         finally:
             watch.done.set()
             watch.join()
+        return len(claims)
 
     def _settle(self, writer: _Writer) -> None:
         """Let the writer finish what it has; its own failure no longer matters here."""
@@ -249,15 +298,17 @@ class Worker:
             except Exception:
                 log.exception("committing the last epochs failed")
 
-    def _stopped(self, claim: queue.Claim, watch: _Watch, writer: _Writer) -> None:
+    def _stopped(self, claims: list[queue.Claim], watch: _Watch, writer: _Writer) -> None:
         self._settle(writer)  # finished epochs are kept: a resumed run starts after them
-        if watch.lost.is_set():
-            log.warning("run %s: the claim was taken back; dropping the run", claim.run_id)
-        elif watch.cancel.is_set():
-            queue.finish(self.engine, claim, RunStatus.cancelled, error="Cancelled by the user.")
-        elif self.shutdown.is_set():
-            queue.release(self.engine, claim, "A worker shut down; another one will resume it.")
+        for c in claims:
+            if watch.lost.is_set():
+                log.warning("run %s: the claim was taken back; dropping the run", c.run_id)
+            elif watch.cancel.is_set():
+                queue.finish(self.engine, c, RunStatus.cancelled, error="Cancelled by the user.")
+            elif self.shutdown.is_set():
+                queue.release(self.engine, c, "A worker shut down; another one will resume it.")
 
-    def _fail(self, claim: queue.Claim, writer: _Writer, message: str) -> None:
+    def _fail(self, claims: list[queue.Claim], writer: _Writer, message: str) -> None:
         self._settle(writer)
-        queue.finish(self.engine, claim, RunStatus.failed, error=message)
+        for c in claims:
+            queue.finish(self.engine, c, RunStatus.failed, error=message)

@@ -7,6 +7,7 @@ that arm's treatment. No host-device synchronization inside the step loop: runni
 the device and are read once per epoch.
 """
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -146,9 +147,11 @@ def train(
     on_start: Callable[[dict[str, float], int], None] = lambda bases, from_epoch: None,
     resume: dict[str, Any] | None = None,
     keep_resume: bool = False,
+    measure: bool = True,
 ) -> TrainResult:
     """Train cfg.epochs epochs (from `resume`'s epoch on, when given), calling report() after
-    each. keep_resume: attach a resume state to every report."""
+    each. keep_resume: attach a resume state to every report. measure=False skips the weight
+    statistics and histograms (for benchmarks of their cost)."""
     model = model_for(cfg, train_split).to(device)
     bases = histogram_bases(model.state_dict())  # from the initial weights, resumed or not
     terms = penalty_terms(model, cfg)
@@ -158,7 +161,8 @@ def train(
     result = TrainResult(model=model, epoch=0)
     if resume is not None:
         model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["optimizer"])
+        # A copy: torch adopts same-device tensors as they are, and would update them in place.
+        opt.load_state_dict(copy.deepcopy(resume["optimizer"]))
         torch.set_rng_state(resume["rng"])
         if "cuda_rng" in resume and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(resume["cuda_rng"])
@@ -216,8 +220,9 @@ def train(
             "epoch_time": elapsed,
             "samples_per_s": n / elapsed,
         }
-        layers = layer_stats(state)
+        layers = layer_stats(state) if measure else {}
         result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
         resume_after = resume_state(epoch, model, opt, result.metrics) if keep_resume else None
-        report(EpochReport(epoch, metrics, layers, histograms(state, bases), resume_after))
+        hists = histograms(state, bases) if measure else {}
+        report(EpochReport(epoch, metrics, layers, hists, resume_after))
     return result

@@ -22,6 +22,7 @@ from sqlmodel import Session, create_engine
 from app.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 BUSY_TIMEOUT_MS = 30_000
+IDLE_IN_TRANSACTION_MS = 10_000
 WRITE_LOCK_KEY = 0x7265676C  # "regl": the advisory lock every PostgreSQL write transaction takes
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -46,6 +47,14 @@ def _sqlite_hooks(engine: Engine) -> None:
 
 
 def _postgres_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # A process frozen inside a transaction (SIGSTOP, a paused VM) would hold the write lock
+        # for ever; the server ends such a session instead, and the lock is free again.
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
+        dbapi_conn.commit()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         if conn.get_execution_options().get("write", False):

@@ -1,5 +1,6 @@
 """Metrics in (the worker, one transaction per epoch) and the change feed out (the server)."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, func
@@ -46,6 +47,35 @@ def begin_training(
         return True
 
 
+@dataclass(frozen=True)
+class EpochRow:
+    """One arm's epoch, as the worker commits it."""
+
+    claim: Claim
+    epoch: int
+    metrics: dict[str, float]
+    layers: dict[str, dict[str, float]]
+    histograms: dict[str, tuple[int, list[int]]]
+    resume: bytes | None = None
+
+
+class _Lost(Exception):
+    """A claim was lost mid-transaction: roll back everything."""
+
+
+def write_epochs(engine: Engine, rows: list[EpochRow]) -> bool:
+    """Epochs of several arms trained together, in one transaction (metrics, histograms, resume
+    checkpoints, changes). False, and nothing written, if any of their claims was lost."""
+    try:
+        with write_session(engine) as s:
+            for r in rows:
+                if not _add_epoch(s, r):
+                    raise _Lost
+    except _Lost:
+        return False
+    return True
+
+
 def write_epoch(
     engine: Engine,
     claim: Claim,
@@ -55,22 +85,25 @@ def write_epoch(
     histograms: dict[str, tuple[int, list[int]]],
     resume: bytes | None = None,
 ) -> bool:
-    """One epoch's metrics and histograms, atomically; False if the claim is lost."""
-    with write_session(engine) as s:
-        run = fenced_run(s, claim)
-        if run is None:
-            return False
-        s.add(EpochMetric(run_id=run.id, epoch=epoch, layers=layers, **metrics))
-        for layer, (level, counts) in histograms.items():
-            s.add(Histogram(run_id=run.id, epoch=epoch, layer=layer, level=level, counts=counts))
-        run.epochs_done = epoch
-        s.add(run)
-        if resume is not None:  # the resume checkpoint moves with the metrics, atomically
-            state = s.get(RunState, run.id) or RunState(run_id=run.id, epoch=epoch, data=b"")
-            state.epoch, state.data, state.updated_at = epoch, resume, utcnow()
-            s.add(state)
-        s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="epoch", epoch=epoch))
-        return True
+    """One arm's epoch; False (nothing written) if the claim is lost."""
+    return write_epochs(engine, [EpochRow(claim, epoch, metrics, layers, histograms, resume)])
+
+
+def _add_epoch(s: Session, r: EpochRow) -> bool:
+    run = fenced_run(s, r.claim)
+    if run is None:
+        return False
+    s.add(EpochMetric(run_id=run.id, epoch=r.epoch, layers=r.layers, **r.metrics))
+    for layer, (level, counts) in r.histograms.items():
+        s.add(Histogram(run_id=run.id, epoch=r.epoch, layer=layer, level=level, counts=counts))
+    run.epochs_done = r.epoch
+    s.add(run)
+    if r.resume is not None:  # the resume checkpoint moves with the metrics, atomically
+        state = s.get(RunState, run.id) or RunState(run_id=run.id, epoch=r.epoch, data=b"")
+        state.epoch, state.data, state.updated_at = r.epoch, r.resume, utcnow()
+        s.add(state)
+    s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="epoch", epoch=r.epoch))
+    return True
 
 
 def load_resume(engine: Engine, claim: Claim) -> tuple[int, bytes] | None:

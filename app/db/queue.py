@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db.engine import read_session, write_session
 from app.db.models import (
@@ -88,48 +88,92 @@ def claim_next(engine: Engine, worker_id: str) -> Claim | None:
         ).first()
         if run is None:
             return None
-        now = utcnow()
-        run.status = RunStatus.running
-        run.worker_id = worker_id
-        run.claim_token = uuid.uuid4().hex
-        run.attempts += 1
-        run.heartbeat_at = now
-        run.started_at = run.started_at or now
-        run.error = None
-        s.add(run)
-        s.exec(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
-        _status_change(s, run)
-        exp = s.get(Experiment, run.experiment_id)
-        return Claim(
-            run_id=run.id,
-            experiment_id=run.experiment_id,
-            token=run.claim_token,
-            attempt=run.attempts,
-            name=run.name,
-            config={**exp.config, **run.config, "arm": run.name},
-        )
+        s.exec(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=utcnow()))
+        return _take(s, run, worker_id, uuid.uuid4().hex)
 
 
-def heartbeat(engine: Engine, claim: Claim, worker_id: str) -> bool:
-    """Record that the worker is alive. False when the claim was taken back."""
+def _take(s: Session, run: Run, worker_id: str, token: str) -> Claim:
+    now = utcnow()
+    run.status = RunStatus.running
+    run.worker_id = worker_id
+    run.claim_token = token
+    run.attempts += 1
+    run.heartbeat_at = now
+    run.started_at = run.started_at or now
+    run.error = None
+    s.add(run)
+    _status_change(s, run)
+    exp = s.get(Experiment, run.experiment_id)
+    return Claim(
+        run_id=run.id,
+        experiment_id=run.experiment_id,
+        token=token,
+        attempt=run.attempts,
+        name=run.name,
+        config={**exp.config, **run.config, "arm": run.name},
+    )
+
+
+@dataclass(frozen=True)
+class Queued:
+    run_id: int
+    config: dict[str, Any]  # merged, as a Claim's
+    resume_epoch: int  # the epoch its resume checkpoint is at (0: none)
+
+
+def queued_siblings(engine: Engine, claim: Claim) -> list[Queued]:
+    """Queued runs of the claimed run's experiment: candidates to train beside it."""
+    with read_session(engine) as s:
+        exp = s.get(Experiment, claim.experiment_id)
+        rows = s.exec(
+            select(Run, RunState.epoch)
+            .join(RunState, RunState.run_id == Run.id, isouter=True)
+            .where(Run.experiment_id == claim.experiment_id, Run.status == RunStatus.queued)
+            .order_by(Run.id)
+        ).all()
+        return [
+            Queued(run.id, {**exp.config, **run.config, "arm": run.name}, epoch or 0)
+            for run, epoch in rows
+        ]
+
+
+def claim_more(engine: Engine, worker_id: str, claim: Claim, run_ids: list[int]) -> list[Claim]:
+    """Claim these runs too, under the same token, if they are still queued (others may have
+    taken some meanwhile: those are skipped)."""
+    with write_session(engine) as s:
+        runs = s.exec(
+            select(Run)
+            .where(col(Run.id).in_(run_ids), Run.status == RunStatus.queued)
+            .order_by(Run.id)
+            .with_for_update(skip_locked=True)
+        ).all()
+        return [_take(s, run, worker_id, claim.token) for run in runs]
+
+
+def heartbeat(engine: Engine, claims: list[Claim], worker_id: str) -> bool:
+    """Record that the worker is alive. False when any of its claims was taken back."""
     now = utcnow()
     with write_session(engine) as s:
         result = s.exec(
             update(Run)
             .where(
-                Run.id == claim.run_id,
-                Run.claim_token == claim.token,
+                col(Run.id).in_([c.run_id for c in claims]),
+                Run.claim_token == claims[0].token,
                 Run.status == RunStatus.running,
             )
             .values(heartbeat_at=now)
         )
         s.exec(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
-        return result.rowcount == 1
+        return result.rowcount == len(claims)
 
 
-def cancel_requested(engine: Engine, claim: Claim) -> bool:
+def cancel_requested(engine: Engine, claims: list[Claim]) -> bool:
+    """Whether the user asked to stop these runs (cancel acts on whole experiments)."""
     with read_session(engine) as s:
-        return bool(s.exec(select(Run.cancel_requested).where(Run.id == claim.run_id)).first())
+        flags = s.exec(
+            select(Run.cancel_requested).where(col(Run.id).in_([c.run_id for c in claims]))
+        ).all()
+        return any(flags)
 
 
 def fenced_run(s: Session, claim: Claim) -> Run | None:

@@ -74,7 +74,7 @@ def test_writes_are_fenced_by_the_claim_token(engine):
     assert second.attempt == 2
     metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
     assert not feed.write_epoch(engine, claim, 1, metrics, {}, {})
-    assert not queue.heartbeat(engine, claim, w)
+    assert not queue.heartbeat(engine, [claim], w)
     assert not queue.finish(engine, claim, RunStatus.succeeded)
     assert feed.write_epoch(engine, second, 1, metrics, {}, {})
     with read_session(engine) as s:
@@ -101,7 +101,7 @@ def test_fresh_heartbeat_keeps_the_claim(engine):
     w = queue.register_worker(engine, "h", 1, "cpu")
     c = queue.claim_next(engine, w)
     time.sleep(0.05)
-    assert queue.heartbeat(engine, c, w)
+    assert queue.heartbeat(engine, [c], w)
     assert queue.requeue_stalled(engine, timeout_s=30, max_attempts=3) == []
 
 
@@ -111,7 +111,7 @@ def test_cancel_stops_queued_at_once_and_flags_running(engine):
     c = queue.claim_next(engine, w)
     assert queue.request_cancel(engine, exp.id) == {"cancelled": 1, "stopping": 1}
     assert statuses(engine, exp.id) == ["running", "cancelled"]
-    assert queue.cancel_requested(engine, c)
+    assert queue.cancel_requested(engine, [c])
     assert queue.finish(engine, c, RunStatus.cancelled)
     assert statuses(engine, exp.id) == ["cancelled", "cancelled"]
 
@@ -132,3 +132,32 @@ def test_change_feed_is_ordered_and_resumable(engine):
     c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
     new = feed.changes_since(engine, first[-1].id)
     assert [(x.run_id, x.kind) for x in new] == [(c.run_id, "status")]
+
+
+def test_a_group_claims_queued_siblings_under_one_token(engine):
+    exp = make(engine, 4)
+    w = queue.register_worker(engine, "h", 1, "cpu")
+    first = queue.claim_next(engine, w)
+    siblings = queue.queued_siblings(engine, first)
+    assert [q.run_id for q in siblings] == [2, 3, 4] and siblings[0].resume_epoch == 0
+    # Another worker takes run 3 in between: the group gets what is still queued.
+    other = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
+    assert other.run_id == 2
+    more = queue.claim_more(engine, w, first, [2, 3, 4])
+    assert [c.run_id for c in more] == [3, 4] and {c.token for c in more} == {first.token}
+    assert statuses(engine, exp.id) == ["running"] * 4
+
+
+def test_group_epochs_commit_together_or_not_at_all(engine):
+    make(engine, 2)
+    w = queue.register_worker(engine, "h", 1, "cpu")
+    a = queue.claim_next(engine, w)
+    (b,) = queue.claim_more(engine, w, a, [2])
+    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
+    rows = [feed.EpochRow(a, 1, metrics, {}, {}), feed.EpochRow(b, 1, metrics, {}, {})]
+    assert feed.write_epochs(engine, rows)
+    queue.release(engine, b, "taken away")  # b's claim is gone
+    rows = [feed.EpochRow(a, 2, metrics, {}, {}), feed.EpochRow(b, 2, metrics, {}, {})]
+    assert not feed.write_epochs(engine, rows)
+    with read_session(engine) as s:
+        assert sorted((m.run_id, m.epoch) for m in s.exec(select(EpochMetric))) == [(1, 1), (2, 1)]

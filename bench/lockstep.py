@@ -1,0 +1,44 @@
+"""(3) Arms in lockstep against the same arms one by one, in one run: the tutorial's three arms
+and a ten-point lambda sweep. Run: python bench/lockstep.py
+"""
+
+import dataclasses
+
+import torch
+
+from bench.common import DATA, header, timed
+from worker.config import TrainConfig
+from worker.lockstep import train_lockstep
+from worker.train import load_data, train
+
+
+def compare(label: str, cfgs: list[TrainConfig], data, device) -> None:
+    t_seq, _ = timed(lambda: [train(c, *data, device) for c in cfgs])
+    t_lock, _ = timed(train_lockstep, cfgs, *data, device)
+    print(
+        f"   {label:34s} one by one {t_seq:6.2f} s   lockstep {t_lock:6.2f} s   "
+        f"speedup {t_seq / t_lock:4.2f}x"
+    )
+
+
+def main() -> None:
+    header("lockstep vs one by one")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    for batch in (32, 256):
+        base = TrainConfig(train_per_class=None, val_per_class=100, epochs=3, batch_size=batch)
+        data = load_data(base, DATA, False, device)
+        tutorial = [
+            dataclasses.replace(base, arm="o"),
+            dataclasses.replace(base, arm="l", l1=1e-4),
+            dataclasses.replace(base, arm="r", l2=1e-3),
+        ]
+        sweep = [
+            dataclasses.replace(base, arm=f"l2={lam:g}", l2=lam)
+            for lam in [0.0] + [10 ** (-6 + 5 * i / 8) for i in range(9)]
+        ]
+        compare(f"3 tutorial arms, batch {batch}", tutorial, data, device)
+        compare(f"10-point L2 sweep, batch {batch}", sweep, data, device)
+
+
+if __name__ == "__main__":
+    main()

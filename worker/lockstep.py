@@ -1,0 +1,331 @@
+"""Arms of the same architecture trained as one computation ("lockstep").
+
+K arms of the fully connected network become one model whose parameters are stacked along a
+leading arm axis: the first layer over the shared batch is a single matrix multiply of K times the
+width, later layers are batched matrix multiplies, and the optimizer (elementwise: Adam, AdamW,
+SGD) steps all arms in one fused kernel. Per-arm lambdas, weight decay and proximal thresholds are
+tensors along the arm axis. Results equal training the arms one by one up to float rounding (the
+tests hold them to 1e-5), and each arm's weights, optimizer state and resume checkpoint come out in
+exactly the one-by-one format, so a run may resume either way.
+
+Eligible: the fully connected model without dropout or batch norm (dropout masks are each arm's
+own random stream, batch norm its own statistics: those arms train one by one). Arms must share
+every setting but their regularization (see `lockstep_key`).
+"""
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worker import data as D
+from worker.augment import augment, epoch_draws
+from worker.config import TrainConfig
+from worker.regularize import make_optimizer, optimizer_for
+from worker.stats import histogram_bases, histograms, layer_stats
+from worker.train import EVAL_BATCH, EpochReport, Stopped, TrainResult, epoch_order, model_for
+
+# The arm's own treatment; everything else must be equal for arms to share a computation.
+ARM_FIELDS = {
+    "arm",
+    "l1",
+    "l2",
+    "l1_layers",
+    "l2_layers",
+    "penalize_bias",
+    "prox_l1",
+    "weight_decay",
+}
+
+
+def lockstep_key(cfg: TrainConfig) -> tuple | None:
+    """Arms with equal keys can train together; None: this arm trains on its own."""
+    if cfg.model != "mlp" or cfg.dropout > 0 or cfg.batchnorm:
+        return None
+    return tuple(sorted((k, str(v)) for k, v in cfg.to_dict().items() if k not in ARM_FIELDS))
+
+
+class Stacked(nn.Module):
+    """K copies of FullyConnected, parameters stacked on dim 0 (linear_i_weight: (K, out, in))."""
+
+    def __init__(self, arms: list[nn.Module]):
+        super().__init__()
+        self.k = len(arms)
+        self.depth = arms[0].depth
+        self.names = []  # per-arm parameter names, in FullyConnected's order
+        for name, _ in arms[0].named_parameters():
+            stacked = torch.stack([dict(a.named_parameters())[name].detach() for a in arms])
+            self.register_parameter(name.replace(".", "_"), nn.Parameter(stacked.clone()))
+            self.names.append(name)
+
+    def p(self, name: str) -> nn.Parameter:
+        return getattr(self, name.replace(".", "_"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, ...) shared by all arms -> logits (K, B, classes)."""
+        x = x.flatten(1)
+        w, b = self.p("linear_1.weight"), self.p("linear_1.bias")
+        k, width = w.shape[0], w.shape[1]
+        # One GEMM for every arm's first layer: (B, in) @ (in, K*width).
+        h = F.linear(x, w.reshape(k * width, -1), b.reshape(-1)).view(-1, k, width)
+        h = torch.relu(h).transpose(0, 1)  # (K, B, width)
+        for i in range(2, self.depth + 2):
+            w = self.p(f"linear_{i}.weight").transpose(1, 2)
+            bias = dict(self.named_parameters()).get(f"linear_{i}_bias")
+            h = torch.bmm(h, w) if bias is None else torch.baddbmm(bias.unsqueeze(1), h, w)
+            if i <= self.depth:
+                h = torch.relu(h)
+        return h
+
+    def arm_state(self, k: int) -> dict[str, torch.Tensor]:
+        return {name: self.p(name).detach()[k] for name in self.names}
+
+
+def _per_arm(values: list[float], like: torch.Tensor) -> torch.Tensor:
+    """(K,) values shaped to broadcast over a stacked parameter like `like`."""
+    t = torch.tensor(values, dtype=like.dtype, device=like.device)
+    return t.view(-1, *([1] * (like.ndim - 1)))
+
+
+class Lockstep:
+    def __init__(self, cfgs: list[TrainConfig], train_split: D.Split, device: torch.device):
+        self.cfgs, self.device = cfgs, device
+        base = cfgs[0]
+        # Every arm's model is built exactly as it would be alone: equal initial weights.
+        self.refs = [model_for(cfg, train_split) for cfg in cfgs]
+        self.model = Stacked(self.refs).to(device)
+        self.bases = histogram_bases(self.refs[0].state_dict())
+        # The optimizer's own decay stays off; each arm's decay is applied in step(), as torch
+        # applies it.
+        self.opt = optimizer_for(base, list(self.model.parameters()))
+        self._terms()
+
+    def _terms(self) -> None:
+        """Per-arm lambdas as tensors, for the penalized parameters of each layer."""
+        groups = self.refs[0].layer_groups()
+        n = len(groups)
+        lam = [cfg.layer_lambdas(n) for cfg in self.cfgs]  # [arm][layer] -> (l1, l2)
+        self.penalties, self.decay, self.prox = [], [], []
+        for i, (name, _weight, extras) in enumerate(groups):
+            names = [f"{name}.weight"] + [f"{name}.bias" for _ in extras]
+            for j, pname in enumerate(names):
+                p = self.model.p(pname)
+                include = [j == 0 or cfg.penalize_bias for cfg in self.cfgs]
+                l1 = [lam[a][i][0] * include[a] for a in range(len(self.cfgs))]
+                l2 = [lam[a][i][1] * include[a] for a in range(len(self.cfgs))]
+                if any(l1) or any(l2):
+                    self.penalties.append(
+                        (
+                            p,
+                            _per_arm(l1, p) if any(l1) else None,
+                            _per_arm(l2, p) if any(l2) else None,
+                        )
+                    )
+                wd = [cfg.weight_decay * include[a] for a, cfg in enumerate(self.cfgs)]
+                if any(wd):
+                    self.decay.append((p, _per_arm(wd, p)))
+                prox = [cfg.prox_l1 * include[a] for a, cfg in enumerate(self.cfgs)]
+                if any(prox):
+                    self.prox.append((p, _per_arm(prox, p)))
+
+    def penalty(self) -> torch.Tensor | None:
+        """(K,) penalty per arm, or None when no arm has one."""
+        total = None
+        for p, l1, l2 in self.penalties:
+            dims = tuple(range(1, p.ndim))
+            for lam, term in ((l1, p.abs()), (l2, p.pow(2))):
+                if lam is not None:
+                    t = (lam * term).sum(dims)
+                    total = t if total is None else total + t
+        return total
+
+    def step(self) -> None:
+        lr = self.opt.param_groups[0]["lr"]
+        kind = self.cfgs[0].optimizer
+        with torch.no_grad():
+            for p, wd in self.decay:
+                if kind == "adamw":
+                    p.mul_(1 - lr * wd)  # decoupled, before the step (torch's AdamW)
+                else:
+                    p.grad.add_(wd * p)  # coupled: L2 in the gradient (torch's Adam, SGD)
+        self.opt.step()
+        with torch.no_grad():
+            for p, lam in self.prox:
+                p.copy_(torch.sign(p) * torch.clamp(p.abs() - lr * lam, min=0))
+
+    @torch.inference_mode()
+    def evaluate(self, split: D.Split) -> tuple[list[float], list[float]]:
+        k = self.model.k
+        loss_sum = torch.zeros(k, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(k, dtype=torch.int64, device=self.device)
+        for i in range(0, len(split), EVAL_BATCH):
+            logits = self.model(D.as_float(split.x[i : i + EVAL_BATCH]))
+            yb = split.y[i : i + EVAL_BATCH]
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), yb.repeat(k), reduction="none"
+            ).view(k, -1)
+            loss_sum += loss.sum(1).double()
+            correct += (logits.argmax(-1) == yb).sum(1)
+        n = len(split)
+        return (loss_sum / n).tolist(), (correct.double() / n).tolist()
+
+    # ---- resume states in the one-by-one format ----
+
+    def _arm_optimizer_map(self, k: int):
+        """For arm k: its own optimizer (as make_optimizer builds it) and, per its parameter
+        index, the stacked parameter that holds it."""
+        ref = self.refs[k]
+        opt = make_optimizer(self.cfgs[k], ref)
+        by_id = {id(p): name for name, p in ref.named_parameters()}
+        order = [p for g in opt.param_groups for p in g["params"]]
+        return opt, [self.model.p(by_id[id(p)]) for p in order]
+
+    def arm_resume(self, k: int, epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        opt, stacked = self._arm_optimizer_map(k)
+        template = opt.state_dict()
+        state = {}
+        for idx, p in enumerate(stacked):
+            s = self.opt.state.get(p)
+            if s:
+                state[idx] = {
+                    key: (
+                        v.detach()[k].clone()
+                        if v.ndim and v.shape[0] == self.model.k
+                        else v.detach().clone()
+                    )
+                    for key, v in s.items()
+                }
+        return {
+            "epoch": epoch,
+            "model": {n: v.clone() for n, v in self.model.arm_state(k).items()},
+            "optimizer": {"state": state, "param_groups": template["param_groups"]},
+            "rng": torch.get_rng_state(),
+            "metrics": metrics,
+        }
+
+    def load_resume(self, states: list[dict[str, Any]]) -> None:
+        with torch.no_grad():
+            for k, st in enumerate(states):
+                for name, v in st["model"].items():
+                    self.model.p(name)[k].copy_(v)
+        for k, st in enumerate(states):
+            _, stacked = self._arm_optimizer_map(k)
+            for idx, p in enumerate(stacked):
+                saved = st["optimizer"]["state"].get(idx)
+                if not saved:
+                    continue
+                dest = self.opt.state[p]
+                for key, v in saved.items():
+                    v = v.to(p.device)
+                    if v.ndim == 0:  # the step count, shared by the group
+                        dest[key] = v.clone()
+                    else:
+                        if key not in dest:
+                            dest[key] = torch.zeros_like(p)
+                        dest[key][k].copy_(v)
+        torch.set_rng_state(states[0]["rng"])
+
+
+def train_lockstep(
+    cfgs: list[TrainConfig],
+    train_split: D.Split,
+    val_split: D.Split,
+    device: torch.device,
+    report: Callable[[list[EpochReport]], None] = lambda reports: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_start: Callable[[dict[str, float], int], None] = lambda bases, from_epoch: None,
+    resume: list[dict[str, Any]] | None = None,
+    keep_resume: bool = False,
+    measure: bool = True,
+) -> list[TrainResult]:
+    """train() for K compatible arms at once; report() gets the K arms' reports per epoch."""
+    base = cfgs[0]
+    assert all(lockstep_key(c) == lockstep_key(base) is not None for c in cfgs)
+    ls = Lockstep(cfgs, train_split, device)
+    model, k, n = ls.model, len(cfgs), len(train_split)
+    start = 0
+    results = [TrainResult(model=ref, epoch=0) for ref in ls.refs]
+    if resume is not None:
+        ls.load_resume(resume)
+        start = resume[0]["epoch"]
+        for r, st in zip(results, resume, strict=True):
+            r.epoch, r.metrics = st["epoch"], st["metrics"]
+    on_start(ls.bases, start)
+
+    for epoch in range(start + 1, base.epochs + 1):
+        t0 = time.perf_counter()
+        order = epoch_order(n, base.seed, epoch).to(device)
+        draws = epoch_draws(n, base.seed, epoch).to(device) if base.augment else None
+        data_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        pen_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        correct = torch.zeros(k, dtype=torch.int64, device=device)
+        batches = 0
+        for i in range(0, n, base.batch_size):
+            if should_stop():
+                raise Stopped(f"stopped during epoch {epoch}")
+            idx = order[i : i + base.batch_size]
+            xb, yb = D.as_float(train_split.x[idx]), train_split.y[idx]
+            if draws is not None:
+                xb = augment(
+                    xb,
+                    draws[i : i + base.batch_size],
+                    base.aug_flip,
+                    base.aug_rotate,
+                    base.aug_scale,
+                )
+            logits = model(xb)  # (K, B, C)
+            data = (
+                F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), yb.repeat(k), reduction="none"
+                )
+                .view(k, -1)
+                .mean(1)
+            )
+            pen = ls.penalty()
+            # Arms share no parameter: the gradient of the sum is each arm's own gradient.
+            loss = data.sum() if pen is None else (data + pen).sum()
+            ls.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            ls.step()
+            data_sum += data.detach()
+            if pen is not None:
+                pen_sum += pen.detach()
+            correct += (logits.argmax(-1) == yb).sum(1)
+            batches += 1
+        val_loss, val_acc = ls.evaluate(val_split)
+        train_loss = (data_sum / batches).tolist()
+        bad = [v for v in train_loss + val_loss if not math.isfinite(v)]
+        if bad:
+            raise FloatingPointError(
+                f"the loss became {bad[0]} in epoch {epoch}; lower the learning rate or the lambdas"
+            )
+        elapsed = time.perf_counter() - t0
+        penalties, accs = (pen_sum / batches).tolist(), (correct.double() / n).tolist()
+        reports = []
+        for a in range(k):
+            state = model.arm_state(a)
+            metrics = {
+                "train_loss": train_loss[a],
+                "penalty": penalties[a],
+                "train_acc": accs[a],
+                "val_loss": val_loss[a],
+                "val_acc": val_acc[a],
+                "lr": ls.opt.param_groups[0]["lr"],
+                "epoch_time": elapsed,
+                "samples_per_s": n / elapsed,  # each arm's images per second of the shared run
+            }
+            layers = layer_stats(state) if measure else {}
+            results[a].epoch, results[a].metrics = epoch, {**metrics, "layers": layers}
+            resume_after = ls.arm_resume(a, epoch, results[a].metrics) if keep_resume else None
+            hists = histograms(state, ls.bases) if measure else {}
+            reports.append(EpochReport(epoch, metrics, layers, hists, resume_after))
+        report(reports)
+    # Hand back each arm as its own FullyConnected.
+    for a, r in enumerate(results):
+        r.model.load_state_dict({n: v.cpu() for n, v in model.arm_state(a).items()})
+        r.model.to(device)
+    return results
