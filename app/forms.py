@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from app.schemas import ExperimentIn, RunIn
+from app.schemas import ExperimentIn, RunIn, SweepIn
 
 SCALARS = (
     "name",
@@ -37,7 +37,13 @@ ARM_FIELD = re.compile(r"^runs\.(\d{1,2})\.(\w+)$")
 def form_values(body: ExperimentIn) -> dict[str, Any]:
     """What the form shows for an experiment (defaults and presets)."""
     values = {k: getattr(body, k) for k in SCALARS}
-    values["runs"] = [arm_values(r) for r in body.runs]
+    values["runs"] = (
+        [arm_values(r) for r in body.runs]
+        if body.sweep is None
+        else [arm_values(r) for r in ExperimentIn().runs]
+    )
+    sweep = body.sweep or SweepIn()
+    values["sweep"] = {**sweep.model_dump(by_alias=True), "enabled": body.sweep is not None}
     return values
 
 
@@ -75,10 +81,19 @@ def parse(form: FormData) -> tuple[dict[str, Any], ExperimentIn | None, dict[str
         if m := ARM_FIELD.match(key):
             by_index.setdefault(int(m.group(1)), {})[m.group(2)] = str(value)
     arms = [_arm(by_index[i]) for i in sorted(by_index)]
-    raw["runs"] = arms
+    sweep: dict[str, Any] = {
+        k: str(form.get(f"sweep.{k}", "")).strip() for k in ("param", "from", "to", "points")
+    }
+    sweep["include_zero"] = "sweep.include_zero" in form
+    enabled = "sweep.enabled" in form
+    if enabled:
+        raw["sweep"] = sweep  # the sweep makes the arms; the rows above are left aside
+    else:
+        raw["runs"] = arms
     shown = {
         **raw,
         "runs": [_shown(by_index[i], a) for i, a in zip(sorted(by_index), arms, strict=True)],
+        "sweep": {**sweep, "enabled": enabled},
     }
     try:
         return shown, ExperimentIn.model_validate(raw), {}

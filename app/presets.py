@@ -1,6 +1,6 @@
 """One-click experiments for the form: the regularization curriculum, lesson by lesson."""
 
-from app.schemas import ExperimentIn, RunIn
+from app.schemas import ExperimentIn, RunIn, SweepIn
 
 PRESETS: dict[str, tuple[str, ExperimentIn]] = {
     "tutorial": ("Tutorial: Original vs Lasso vs Ridge", ExperimentIn()),
@@ -46,6 +46,10 @@ PRESETS: dict[str, tuple[str, ExperimentIn]] = {
                 RunIn(name="Augmented", augment=True, aug_flip=False, aug_rotate=15, aug_scale=0.8),
             ],
         ),
+    ),
+    "sweep": (
+        "Sweep: L2 from 1e-6 to 1e-1",
+        ExperimentIn(sweep=SweepIn(param="l2", from_=1e-6, to=0.1, points=9, include_zero=True)),
     ),
     "mixed": (
         "Mixed: L1 on layer 1, L2 on layer 2",

@@ -1,5 +1,6 @@
 """API models with bounds, shared by the JSON API and the HTML form (one set of rules)."""
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -34,7 +35,7 @@ WEIGHT_DECAY_NOTES = {
 ArmName = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[\w .,+()/-]+$"
+        strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[\w .,+()/=-]+$"
     ),
 ]
 Lambda = Annotated[float, Field(ge=0, le=1, description="Penalty strength; 0 turns it off.")]
@@ -95,6 +96,58 @@ def tutorial_arms() -> list[RunIn]:
     ]
 
 
+SWEEP_PARAMS = {
+    "l2": "L2 λ (Ridge)",
+    "l1": "L1 λ (Lasso)",
+    "prox_l1": "proximal L1 λ",
+    "weight_decay": "weight decay",
+    "dropout": "dropout p",
+    "mix": "λ of L1 on layer 1 and L2 on layer 2",
+}
+MAX_ARMS = 16
+
+
+class SweepIn(Strict):
+    """A grid over one technique's strength: log-spaced for lambdas, linear for dropout p."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    param: Literal["l2", "l1", "prox_l1", "weight_decay", "dropout", "mix"] = "l2"
+    from_: float = Field(1e-6, alias="from", ge=0, le=1, description="First grid value.")
+    to: float = Field(1e-1, ge=0, le=1, description="Last grid value.")
+    points: int = Field(9, ge=2, le=MAX_ARMS - 1)
+    include_zero: bool = Field(True, description="Add an arm at 0: the unregularized reference.")
+
+    @model_validator(mode="after")
+    def _range(self) -> "SweepIn":
+        if self.param == "dropout":
+            if self.to >= 1:
+                raise ValueError("dropout p must stay below 1")
+        elif self.from_ <= 0:
+            raise ValueError("a log-spaced lambda grid must start above 0 (the zero arm is apart)")
+        if self.from_ >= self.to:
+            raise ValueError("'from' must be smaller than 'to'")
+        return self
+
+    def values(self) -> list[float]:
+        n = self.points
+        if self.param == "dropout":
+            grid = [self.from_ + (self.to - self.from_) * i / (n - 1) for i in range(n)]
+        else:
+            ratio = math.log(self.to / self.from_)
+            grid = [self.from_ * math.exp(ratio * i / (n - 1)) for i in range(n)]
+        grid = [float(f"{v:.6g}") for v in grid]  # readable values, stored as shown
+        if self.include_zero and 0.0 not in grid:
+            grid = [0.0, *grid]
+        return grid
+
+    def arm(self, value: float) -> "RunIn":
+        label = f"{value:.3g}" if value else "0"
+        if self.param == "mix":
+            return RunIn(name=f"mix={label}", l1_layers=[value, 0.0], l2_layers=[0.0, value])
+        return RunIn(name=f"{self.param}={label}", **{self.param: value})
+
+
 def weight_matrices(model: str, depth: int) -> list[str]:
     """The penalized layers, in order (names as in the checkpoint's state_dict)."""
     if model == "cnn":
@@ -122,7 +175,10 @@ class ExperimentIn(Strict):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum.")
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    runs: list[RunIn] = Field(default_factory=tutorial_arms, min_length=1, max_length=12)
+    runs: list[RunIn] = Field(default_factory=tutorial_arms, min_length=1, max_length=MAX_ARMS)
+    sweep: SweepIn | None = Field(
+        None, description="Expand into one arm per grid value (instead of listing runs)."
+    )
 
     @field_validator("runs")
     @classmethod
@@ -134,6 +190,20 @@ class ExperimentIn(Strict):
                 raise ValueError(f"two arms are named {run.name!r}; arm names must differ")
             seen.add(key)
         return runs
+
+    @model_validator(mode="after")
+    def _expand_sweep(self) -> "ExperimentIn":
+        if self.sweep is None:
+            return self
+        if "runs" in self.model_fields_set:
+            raise ValueError("give either runs or a sweep, not both")
+        if self.sweep.param == "mix" and (self.model != "mlp" or self.depth != 1):
+            raise ValueError("the per-layer mix sweep needs the two-layer fully connected model")
+        values = self.sweep.values()
+        if len(values) > MAX_ARMS:
+            raise ValueError(f"a sweep makes at most {MAX_ARMS} arms")
+        self.runs = [self.sweep.arm(v) for v in values]
+        return self
 
     @model_validator(mode="after")
     def _per_layer_lengths(self) -> "ExperimentIn":
@@ -159,11 +229,21 @@ class ExperimentIn(Strict):
         return self
 
     def shared_config(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"name", "runs"})
+        config = self.model_dump(exclude={"name", "runs", "sweep"})
+        if self.sweep is not None:
+            config["sweep"] = self.sweep.model_dump(by_alias=True)
+        return config
 
     def display_name(self) -> str:
-        arms = " vs ".join(r.name for r in self.runs)
-        return self.name or f"{DATASETS[self.dataset]}: {arms}"
+        if self.name:
+            return self.name
+        if self.sweep is not None:
+            sw = self.sweep
+            return (
+                f"{DATASETS[self.dataset]}: sweep of {SWEEP_PARAMS[sw.param]}, "
+                f"{sw.from_:g} to {sw.to:g}"
+            )
+        return f"{DATASETS[self.dataset]}: " + " vs ".join(r.name for r in self.runs)
 
 
 RunStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -186,6 +266,7 @@ class RunPublic(BaseModel):
     finished_at: datetime | None
     heartbeat_at: datetime | None
     eta_seconds: float | None = Field(None, description="Estimated time left while running.")
+    sweep_value: float | None = Field(None, description="This arm's value of the swept parameter.")
     checkpoint_url: str | None = Field(None, description="Set once the final checkpoint exists.")
 
 
@@ -195,6 +276,7 @@ class ExperimentPublic(BaseModel):
     created_at: datetime
     config: dict[str, Any]
     status: RunStatusName
+    sweep: dict[str, Any] | None = Field(None, description="The swept parameter and its grid.")
     runs: list[RunPublic]
 
 
@@ -236,3 +318,27 @@ class CancelPublic(BaseModel):
     cancelled: int = Field(description="Queued arms cancelled at once.")
     stopping: int = Field(description="Running arms asked to stop (within a second).")
     experiment: ExperimentPublic
+
+
+class PathPoint(BaseModel):
+    run_id: int
+    name: str
+    value: float | None = Field(description="The arm's value of the swept parameter")
+    status: RunStatusName
+    epoch: int = Field(description="Latest epoch done (the final one once the arm succeeded)")
+    checkpoint_url: str | None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    train_acc: float | None = None
+    val_acc: float | None = None
+    gap: float | None = None
+    layers: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per weight matrix: mean_abs, zero_frac, near_zero_frac"
+    )
+
+
+class PathPublic(BaseModel):
+    experiment_id: int
+    param: str | None = Field(description="The swept parameter; null when this is no sweep")
+    points: list[PathPoint]
+    best_run_id: int | None = Field(description="The arm with the best validation accuracy")

@@ -46,14 +46,19 @@ const Live = {
     const el = document.getElementById("experiment-data");
     if (!el || !window.Plotly) return;
     const data = JSON.parse(el.textContent);
+    this.sweep = data.sweep;  // null unless the experiment is a sweep
+    this.sweepLabel = data.sweep_label;
+    this.pinned = null;  // the arm picked to show beside the zero arm (sweeps)
     data.runs.forEach((r, i) => {
-      const run = {id: r.id, name: r.name, color: PALETTE[i % PALETTE.length], metrics: [],
-                   histograms: r.histograms.layers || {}};
+      const run = {id: r.id, name: r.name, value: r.value, color: PALETTE[i % PALETTE.length],
+                   metrics: [], histograms: r.histograms.layers || {}};
       r.metrics.forEach((m) => { run.metrics[m.epoch - 1] = m; });
       this.runs.set(r.id, run);
     });
     this.paintSwatches();
     this.draw();
+    const pick = document.getElementById("sweep-arm");
+    if (pick) pick.addEventListener("change", () => { this.pinned = Number(pick.value); this.draw(); });
     document.body.addEventListener("htmx:sseOpen", (e) => this.attach(e.detail.source));
     // Cards are swapped in by htmx; give their colour swatches back.
     document.body.addEventListener("htmx:sseMessage", () => this.paintSwatches());
@@ -95,9 +100,30 @@ const Live = {
     });
   },
 
+  visible() {  // a sweep's curves show its zero arm and one chosen arm; other experiments, all
+    const all = [...this.runs.values()];
+    if (!this.sweep) return all;
+    const chosen = this.pinned ?? this.best()?.id ?? all[all.length - 1].id;
+    return all.filter((r) => r.value === 0 || r.id === chosen);
+  },
+
+  latest(run) {
+    const ms = run.metrics.filter(Boolean);
+    return ms.length ? ms[ms.length - 1] : null;
+  },
+
+  best() {
+    let best = null;
+    for (const run of this.runs.values()) {
+      const m = this.latest(run);
+      if (m && (!best || m.val_acc > best.m.val_acc)) best = {id: run.id, m};
+    }
+    return best;
+  },
+
   lines(field, label, dash) {
     const traces = [];
-    for (const run of this.runs.values()) {
+    for (const run of this.visible()) {
       const ms = run.metrics.filter(Boolean);
       traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m[field]), name: label ? `${run.name} ${label}` : run.name,
                    legendgroup: String(run.id), mode: "lines+markers", type: "scatter",
@@ -128,7 +154,7 @@ const Live = {
     const dashes = ["solid", "dot", "dash", "dashdot", "longdash"];
     const traces = [];
     this.weightLayers().forEach((layer, li) => {
-      for (const run of this.runs.values()) {
+      for (const run of this.visible()) {
         const ms = run.metrics.filter((m) => m && m.layers[layer]);
         traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m.layers[layer][stat]),
                      name: `${run.name} ${layer.replace(".weight", "")}`, legendgroup: String(run.id),
@@ -158,6 +184,72 @@ const Live = {
     this.react("chart-sparsity", this.layerLines("zero_frac"),
                this.layout("Exact zeros (fraction of weights = 0)", "fraction", {yaxis: {title: {text: "fraction"}, rangemode: "tozero"}}));
     this.drawHistograms();
+    if (this.sweep) this.drawPath();
+  },
+
+  drawPath() {
+    const isLog = this.sweep.param !== "dropout";
+    const pts = [...this.runs.values()].map((run) => [run, this.latest(run)])
+      .filter(([run, m]) => m && (run.value > 0 || !isLog)).sort((a, b) => a[0].value - b[0].value);
+    const zero = [...this.runs.values()].find((r) => r.value === 0);
+    const zm = zero && isLog ? this.latest(zero) : null;
+    const xs = pts.map(([run]) => run.value);
+    const best = this.best();
+    const label = this.sweepLabel || "swept value";
+    const xaxis = {title: {text: label}, type: isLog ? "log" : "linear"};
+    const series = (key, name, color, dash, pick = (m) => m[key]) => ({
+      x: xs, y: pts.map(([, m]) => pick(m)), name, type: "scatter", mode: "lines+markers",
+      line: {color, dash}, customdata: pts.map(([run]) => run.id), text: pts.map(([run]) => run.name),
+      hovertemplate: "%{text}: %{y:.4g}<extra>" + name + "</extra>"});
+    const refLine = (key, name, color, pick = (m) => m[key]) => zm && xs.length ? [{
+      x: [xs[0], xs[xs.length - 1]], y: [pick(zm), pick(zm)], name: `${name} at 0`, type: "scatter",
+      mode: "lines", line: {color, dash: "dot", width: 1}, hoverinfo: "name+y"}] : [];
+    const bestMark = best ? pts.filter(([run]) => run.id === best.id).map(([run, m]) => ({
+      x: [run.value], y: [m.val_acc], name: `best: ${run.name}`, type: "scatter", mode: "markers",
+      marker: {symbol: "star", size: 16, color: "#d4a017"}, hoverinfo: "name+y"})) : [];
+    this.react("path-acc", [series("val_acc", "validation", "#1f77b4", "solid"),
+      series("train_acc", "training", "#1f77b4", "dash"), ...refLine("val_acc", "validation", "#1f77b4"),
+      ...bestMark], this.layout("Accuracy against the swept value", "accuracy", {xaxis}));
+    this.react("path-loss", [series("val_loss", "validation", "#d62728", "solid"),
+      series("train_loss", "training (data term)", "#d62728", "dash"),
+      ...refLine("val_loss", "validation", "#d62728")],
+      this.layout("Loss against the swept value", "cross-entropy", {xaxis}));
+    this.react("path-gap", [series("gap", "gap", "#2ca02c", "solid"), ...refLine("gap", "gap", "#2ca02c")],
+      this.layout("Generalization gap against the swept value", "train − validation accuracy", {xaxis}));
+    const layers = this.weightLayers();
+    const dashes = ["solid", "dot", "dash", "dashdot"];
+    this.react("path-weights", layers.map((layer, i) => series("", layer.replace(".weight", ""),
+      "#9467bd", dashes[i % 4], (m) => m.layers[layer]?.mean_abs)),
+      this.layout("Mean |w| per weight matrix (the coefficient path)", "mean |w|", {xaxis}));
+    this.react("path-sparsity", layers.flatMap((layer, i) => [
+      series("", `${layer.replace(".weight", "")} exact zeros`, "#ff7f0e", dashes[i % 4],
+             (m) => m.layers[layer]?.zero_frac),
+      series("", `${layer.replace(".weight", "")} |w| < 1e-3`, "#8c564b", dashes[i % 4],
+             (m) => m.layers[layer]?.near_zero_frac)]),
+      this.layout("Sparsity against the swept value", "fraction of weights", {xaxis}));
+    for (const id of ["path-acc", "path-loss", "path-gap", "path-weights", "path-sparsity"]) {
+      const el = document.getElementById(id);
+      if (el && !el.__clicks) {
+        el.__clicks = true;
+        el.on("plotly_click", (ev) => {
+          const runId = ev.points[0]?.customdata;
+          if (!runId) return;
+          this.pinned = runId;
+          document.getElementById("sweep-arm").value = String(runId);
+          document.getElementById(`run-${runId}`)?.scrollIntoView({behavior: "smooth", block: "nearest"});
+          this.draw();
+        });
+      }
+    }
+    const pick = document.getElementById("sweep-arm");
+    if (pick && this.pinned === null && best) pick.value = String(best.id);
+    const link = document.getElementById("best-download");
+    const bestRun = best && this.runs.get(best.id);
+    const url = best && document.querySelector(`#run-${best.id} a.download`)?.getAttribute("href");
+    document.getElementById("best-arm").textContent = bestRun
+      ? `Best so far: ${bestRun.name}, validation accuracy ${best.m.val_acc.toFixed(4)} (epoch ${best.m.epoch}).`
+      : "The best arm is marked ★ once arms have finished epochs.";
+    if (link) { link.hidden = !url; if (url) link.href = url; }
   },
 
   drawHistograms() {
@@ -173,7 +265,8 @@ const Live = {
       }
       // All arms share the bins; an arm whose weights grew further sits on a wider level.
       // Re-bin every arm to the widest level present (exact: a level merges pairs of bins).
-      const hs = [...this.runs.values()].map((run) => [run, run.histograms[layer]]).filter(([, h]) => h);
+      const hs = this.visible().map((run) => [run, run.histograms[layer]]).filter(([, h]) => h);
+      if (!hs.length) continue;
       const level = Math.max(...hs.map(([, h]) => h.level));
       const base = hs[0][1].base, bins = hs[0][1].counts.length, r = base * 2 ** level;
       const width = (2 * r) / bins;

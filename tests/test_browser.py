@@ -150,6 +150,49 @@ def client_url(processes):
     return processes.server()
 
 
+def test_sweep_page_draws_the_path_as_arms_finish_epochs(page, processes):
+    import httpx
+
+    url = processes.server()
+    # A dropout sweep trains its arms one by one (each arm's own dropout masks), so the path
+    # gains a point each time another arm reports its first epoch.
+    body = {
+        "train_per_class": 60,
+        "val_per_class": 50,
+        "epochs": 4,
+        "hidden": 200,
+        "sweep": {"param": "dropout", "from": 0, "to": 0.6, "points": 4},
+    }
+    exp = httpx.post(f"{url}/api/experiments", json=body).json()
+    page.goto(f"{url}/experiments/{exp['id']}")
+    page.evaluate("window.__sameDocument = true")
+    processes.worker()
+    seen = []
+    for _ in range(1200):
+        n = page.evaluate("document.getElementById('path-acc').data?.[0]?.x.length ?? 0")
+        if not seen or n != seen[-1]:
+            seen.append(n)
+        if n == 4:
+            break
+        page.wait_for_timeout(50)
+    assert seen[-1] == 4 and len(seen) >= 3 and seen == sorted(seen), seen
+    assert page.evaluate("window.__sameDocument") is True
+    page.wait_for_selector("#experiment-status .badge.succeeded", timeout=120_000)
+    page.wait_for_selector("#best-download:not([hidden])")
+    assert "Best so far" in page.inner_text("#best-arm")
+    for chart in ("path-loss", "path-gap", "path-weights", "path-sparsity"):
+        assert page.evaluate(f"document.getElementById('{chart}').data[0].x.length") == 4, chart
+    # Pick an arm: the curves below show it next to the zero arm.
+    page.select_option("#sweep-arm", label="dropout=0.4")
+    names = page.evaluate("document.getElementById('chart-loss').data.map(t => t.name)")
+    assert {n.rsplit(" ", 1)[0] for n in names} == {"dropout=0", "dropout=0.4"}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sweep.png"), full_page=True)
+    with page.expect_download() as info:
+        page.click("#best-download")
+    assert info.value.suggested_filename.endswith(".pt")
+
+
 def test_api_docs_work_offline_under_the_csp(page, client_url):
     page.goto(client_url + "/docs")
     page.wait_for_selector(".opblock", timeout=20_000)

@@ -53,7 +53,7 @@ def rows(engine):
         {"runs": [{"name": "a", "l1_layers": [0.1, 0.1, 0.1]}]},
         {"runs": [{"name": "<script>alert(1)</script>"}]},
         {"runs": [{"name": "x" * 41}]},
-        {"runs": [{"name": f"a{i}"} for i in range(13)]},
+        {"runs": [{"name": f"a{i}"} for i in range(17)]},
         {"runs": [{"name": "a", "evil": 1}]},
         {"name": "x" * 81},
         {"__proto__": {}},

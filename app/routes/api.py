@@ -1,10 +1,13 @@
 """The JSON API. Users script against it: fields may be added, never renamed."""
 
+import csv
+import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
+from app import views
 from app.db import artifacts, feed, queue
 from app.db.engine import read_session
 from app.db.models import Run
@@ -24,6 +27,7 @@ from app.schemas import (
     ExperimentPublic,
     HistogramsPublic,
     MetricsPublic,
+    PathPublic,
     RunPublic,
 )
 from app.views import get_experiment, list_experiments, runs_public
@@ -76,6 +80,48 @@ def experiment(experiment_id: ExperimentId, session: SessionDep):
     if exp is None:
         raise not_found("experiment", experiment_id)
     return exp
+
+
+@router.get("/experiments/{experiment_id}/path", response_model=PathPublic)
+def experiment_path(experiment_id: ExperimentId, session: SessionDep):
+    """The regularization path: one point per arm (its swept value, latest measurements)."""
+    path = views.experiment_path(session, experiment_id)
+    if path is None:
+        raise not_found("experiment", experiment_id)
+    return path
+
+
+@router.get(
+    "/experiments/{experiment_id}/path.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, 404: {}},
+)
+def experiment_path_csv(experiment_id: ExperimentId, session: SessionDep):
+    """The path as a table: one row per arm."""
+    path = views.experiment_path(session, experiment_id)
+    if path is None:
+        raise not_found("experiment", experiment_id)
+    name = f"reglab-experiment{experiment_id}-path.csv"
+    layers = sorted({name for p in path["points"] for name in p.get("layers", {})})
+    head = ["run_id", "arm", path["param"] or "value", "status", "epoch", *views.PATH_METRICS]
+    head += [f"{layer}.{k}" for layer in layers for k in views.PATH_LAYER_STATS]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(head)
+    for p in path["points"]:
+        row = [p["run_id"], p["name"], p["value"], p["status"], p["epoch"]]
+        row += [p.get(k) for k in views.PATH_METRICS]
+        row += [
+            p.get("layers", {}).get(layer, {}).get(k)
+            for layer in layers
+            for k in views.PATH_LAYER_STATS
+        ]
+        writer.writerow(row)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.post("/experiments/{experiment_id}/cancel", response_model=CancelPublic)
