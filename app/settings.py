@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(2.0, gt=0)
     stall_timeout: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1)
+    resume_every: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds of training between resume checkpoints; 0: after every epoch. "
+        "Each costs tens of milliseconds: with epochs of about a second, 5 saves ~10 % of the "
+        "time, and a crash then loses at most that much training.",
+    )
     # The server's change-feed poll; one query per tick however many pages are open.
     feed_interval: float = Field(0.1, gt=0, le=5)
 

@@ -85,6 +85,7 @@ def test_kill_9_mid_epoch_another_worker_resumes(backend, settings, processes):
     if backend:
         settings.database_url = backend
     settings.stall_timeout = 2.0
+    settings.resume_every = 0.0  # a resume checkpoint after every epoch
     engine = get_engine(settings.db_url)
     exp = launch(engine, {**LONG, "epochs": 6}, ["a"])
     (run,) = runs(engine, exp)

@@ -25,7 +25,7 @@ from torch import nn
 from worker import data as D
 from worker.augment import augment, epoch_draws
 from worker.config import TrainConfig
-from worker.regularize import make_optimizer, optimizer_for
+from worker.regularize import add_penalty, make_optimizer, optimizer_for
 from worker.stats import histogram_bases, histograms, layer_stats
 from worker.train import EVAL_BATCH, EpochReport, Stopped, TrainResult, epoch_order, model_for
 
@@ -105,7 +105,8 @@ class Lockstep:
         self._terms()
 
     def _terms(self) -> None:
-        """Per-arm lambdas as tensors, for the penalized parameters of each layer."""
+        """Per layer and arm: penalty lambdas (only arms that have one), weight decay and
+        proximal thresholds (tensors along the arm axis)."""
         groups = self.refs[0].layer_groups()
         n = len(groups)
         lam = [cfg.layer_lambdas(n) for cfg in self.cfgs]  # [arm][layer] -> (l1, l2)
@@ -115,16 +116,13 @@ class Lockstep:
             for j, pname in enumerate(names):
                 p = self.model.p(pname)
                 include = [j == 0 or cfg.penalize_bias for cfg in self.cfgs]
-                l1 = [lam[a][i][0] * include[a] for a in range(len(self.cfgs))]
-                l2 = [lam[a][i][1] * include[a] for a in range(len(self.cfgs))]
-                if any(l1) or any(l2):
-                    self.penalties.append(
-                        (
-                            p,
-                            _per_arm(l1, p) if any(l1) else None,
-                            _per_arm(l2, p) if any(l2) else None,
-                        )
-                    )
+                arms = [
+                    (a, lam[a][i][0], lam[a][i][1])
+                    for a in range(len(self.cfgs))
+                    if include[a] and (lam[a][i][0] or lam[a][i][1])
+                ]
+                if arms:
+                    self.penalties.append((p, arms))
                 wd = [cfg.weight_decay * include[a] for a, cfg in enumerate(self.cfgs)]
                 if any(wd):
                     self.decay.append((p, _per_arm(wd, p)))
@@ -132,15 +130,20 @@ class Lockstep:
                 if any(prox):
                     self.prox.append((p, _per_arm(prox, p)))
 
-    def penalty(self) -> torch.Tensor | None:
-        """(K,) penalty per arm, or None when no arm has one."""
-        total = None
-        for p, l1, l2 in self.penalties:
-            dims = tuple(range(1, p.ndim))
-            for lam, term in ((l1, p.abs()), (l2, p.pow(2))):
-                if lam is not None:
-                    t = (lam * term).sum(dims)
-                    total = t if total is None else total + t
+    @torch.no_grad()
+    def penalty_and_gradients(self) -> torch.Tensor | None:
+        """Each arm's penalty (K,), its gradient added to .grad: call after backward.
+
+        Outside autograd and only for the arms that have a penalty, so lockstep costs no more
+        than those arms' own penalties would one by one (lambda * sign(w) and 2 * lambda * w are
+        exactly the gradients autograd would give).
+        """
+        if not self.penalties:
+            return None
+        total = torch.zeros(self.model.k, device=self.device)
+        for p, arms in self.penalties:
+            for a, l1, l2 in arms:
+                total[a] += add_penalty(p[a], p.grad[a], l1, l2)
         return total
 
     def step(self) -> None:
@@ -239,7 +242,7 @@ def train_lockstep(
     should_stop: Callable[[], bool] = lambda: False,
     on_start: Callable[[dict[str, float], int], None] = lambda bases, from_epoch: None,
     resume: list[dict[str, Any]] | None = None,
-    keep_resume: bool = False,
+    keep_resume: bool | Callable[[int], bool] = False,
     measure: bool = True,
 ) -> list[TrainResult]:
     """train() for K compatible arms at once; report() gets the K arms' reports per epoch."""
@@ -285,15 +288,14 @@ def train_lockstep(
                 .view(k, -1)
                 .mean(1)
             )
-            pen = ls.penalty()
-            # Arms share no parameter: the gradient of the sum is each arm's own gradient.
-            loss = data.sum() if pen is None else (data + pen).sum()
             ls.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            # Arms share no parameter: the gradient of the sum is each arm's own gradient.
+            data.sum().backward()
+            pen = ls.penalty_and_gradients()
             ls.step()
             data_sum += data.detach()
             if pen is not None:
-                pen_sum += pen.detach()
+                pen_sum += pen
             correct += (logits.argmax(-1) == yb).sum(1)
             batches += 1
         val_loss, val_acc = ls.evaluate(val_split)
@@ -306,6 +308,7 @@ def train_lockstep(
         elapsed = time.perf_counter() - t0
         penalties, accs = (pen_sum / batches).tolist(), (correct.double() / n).tolist()
         reports = []
+        wanted = keep_resume(epoch) if callable(keep_resume) else keep_resume
         for a in range(k):
             state = model.arm_state(a)
             metrics = {
@@ -320,7 +323,7 @@ def train_lockstep(
             }
             layers = layer_stats(state) if measure else {}
             results[a].epoch, results[a].metrics = epoch, {**metrics, "layers": layers}
-            resume_after = ls.arm_resume(a, epoch, results[a].metrics) if keep_resume else None
+            resume_after = ls.arm_resume(a, epoch, results[a].metrics) if wanted else None
             hists = histograms(state, ls.bases) if measure else {}
             reports.append(EpochReport(epoch, metrics, layers, hists, resume_after))
         report(reports)

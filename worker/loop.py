@@ -78,6 +78,8 @@ class _Writer(threading.Thread):
         self.worker, self.claims, self.lost = worker, claims, lost
         self.pending: queues.Queue[list[EpochReport] | None] = queues.Queue(maxsize=2)
         self.error: BaseException | None = None
+        self.last_state = time.monotonic()
+        self.epochs = TrainConfig.from_dict(claims[0].config).epochs
 
     def submit(self, reports: list[EpochReport]) -> None:
         if self.error is not None:
@@ -102,7 +104,19 @@ class _Writer(threading.Thread):
             except BaseException as e:  # surfaced to the training thread at its next submit
                 self.error = e
 
+    def state_due(self, epoch: int) -> bool:
+        """Whether to keep a resume checkpoint after this epoch. Making, serializing and storing
+        one costs tens of milliseconds, too much to pay after every one-second epoch; after the
+        last epoch the run finishes instead."""
+        if epoch == self.epochs:
+            return False
+        if time.monotonic() - self.last_state < self.worker.settings.resume_every:
+            return False
+        self.last_state = time.monotonic()
+        return True
+
     def _commit(self, reports: list[EpochReport]) -> None:
+        keep = reports[0].resume is not None
         rows = [
             feed.EpochRow(
                 claim,
@@ -110,7 +124,7 @@ class _Writer(threading.Thread):
                 r.metrics,
                 r.layers,
                 r.histograms,
-                checkpoint.to_bytes(r.resume) if r.resume is not None else None,
+                checkpoint.to_bytes(r.resume) if keep else None,
             )
             for claim, r in zip(self.claims, reports, strict=True)
         ]
@@ -249,7 +263,7 @@ class Worker:
                     should_stop,
                     on_start,
                     resume=states if states[0] else None,
-                    keep_resume=True,
+                    keep_resume=writer.state_due,
                 )
             else:
                 results = [
@@ -262,7 +276,7 @@ class Worker:
                         should_stop,
                         on_start,
                         resume=states[0],
-                        keep_resume=True,
+                        keep_resume=writer.state_due,
                     )
                 ]
             writer.close()

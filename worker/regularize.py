@@ -41,22 +41,51 @@ def penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.Tensor | 
     return total_penalty([(params, l1, l2)] if (l1 or l2) else [])
 
 
+@torch.no_grad()
 def total_penalty(terms: list[Term]) -> torch.Tensor | None:
-    """The sum of every term, or None when there is none.
-
-    None rather than a zero tensor: a zero-lambda arm then runs exactly Original's computation,
-    so it ends bitwise-equal to it.
-    """
+    """The value of every term together, or None when there is none."""
     total = None
     for params, l1, l2 in terms:
         for p in params:
             if l1:
-                t = l1 * p.abs().sum()
-                total = t if total is None else total + t
+                total = _plus(total, l1 * p.abs().sum())
             if l2:
-                t = l2 * p.pow(2).sum()
-                total = t if total is None else total + t
+                total = _plus(total, l2 * p.pow(2).sum())
     return total
+
+
+@torch.no_grad()
+def apply_penalties(terms: list[Term]) -> torch.Tensor | None:
+    """Add the penalties' gradients to .grad (after backward on the data loss) and return their
+    value; None, and nothing touched, when there is no term.
+
+    lambda1 * sign(w) and 2 * lambda2 * w are exactly what autograd would add, without building a
+    graph over every weight each step (that made an L1 arm train a third slower). A zero-lambda arm
+    runs exactly Original's computation, so it ends bitwise-equal to it.
+    """
+    total = None
+    for params, l1, l2 in terms:
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            total = _plus(total, add_penalty(p, p.grad, l1, l2))
+    return total
+
+
+def add_penalty(w: torch.Tensor, grad: torch.Tensor, l1: float, l2: float) -> torch.Tensor:
+    """One tensor's penalty value; its gradient added to grad in place (under no_grad)."""
+    value = torch.zeros((), dtype=w.dtype, device=w.device)
+    if l1:
+        value = value + l1 * w.abs().sum()
+        grad.add_(torch.sign(w), alpha=l1)
+    if l2:
+        value = value + l2 * w.pow(2).sum()
+        grad.add_(w, alpha=2 * l2)
+    return value
+
+
+def _plus(total: torch.Tensor | None, term: torch.Tensor) -> torch.Tensor:
+    return term if total is None else total + term
 
 
 def prox_params(model: nn.Module, cfg: TrainConfig) -> list[torch.Tensor]:

@@ -24,11 +24,11 @@ from worker.augment import augment, epoch_draws
 from worker.config import TrainConfig
 from worker.models import build_model
 from worker.regularize import (
+    apply_penalties,
     make_optimizer,
     penalty_terms,
     prox_params,
     proximal_l1_step,
-    total_penalty,
 )
 from worker.stats import histogram_bases, histograms, layer_stats
 
@@ -146,11 +146,12 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     on_start: Callable[[dict[str, float], int], None] = lambda bases, from_epoch: None,
     resume: dict[str, Any] | None = None,
-    keep_resume: bool = False,
+    keep_resume: bool | Callable[[int], bool] = False,
     measure: bool = True,
 ) -> TrainResult:
     """Train cfg.epochs epochs (from `resume`'s epoch on, when given), calling report() after
-    each. keep_resume: attach a resume state to every report. measure=False skips the weight
+    each. keep_resume: attach a resume state to every report (or to those of the epochs for
+    which keep_resume(epoch) says so). measure=False skips the weight
     statistics and histograms (for benchmarks of their cost)."""
     model = model_for(cfg, train_split).to(device)
     bases = histogram_bases(model.state_dict())  # from the initial weights, resumed or not
@@ -189,10 +190,9 @@ def train(
                 )
             logits = model(xb)
             data_loss = F.cross_entropy(logits, yb)
-            pen = total_penalty(terms)
-            loss = data_loss if pen is None else data_loss + pen
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            data_loss.backward()
+            pen = apply_penalties(terms)  # value and gradient, outside autograd
             opt.step()
             if prox:
                 proximal_l1_step(prox, opt.param_groups[0]["lr"] * cfg.prox_l1)
@@ -222,7 +222,8 @@ def train(
         }
         layers = layer_stats(state) if measure else {}
         result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
-        resume_after = resume_state(epoch, model, opt, result.metrics) if keep_resume else None
+        wanted = keep_resume(epoch) if callable(keep_resume) else keep_resume
+        resume_after = resume_state(epoch, model, opt, result.metrics) if wanted else None
         hists = histograms(state, bases) if measure else {}
         report(EpochReport(epoch, metrics, layers, hists, resume_after))
     return result

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func
+from sqlalchemy import Engine, delete, func, update
 from sqlmodel import Session, select
 
 from app.db import bins
@@ -99,19 +99,30 @@ def _add_epoch(s: Session, r: EpochRow) -> bool:
     run.epochs_done = r.epoch
     s.add(run)
     if r.resume is not None:  # the resume checkpoint moves with the metrics, atomically
-        state = s.get(RunState, run.id) or RunState(run_id=run.id, epoch=r.epoch, data=b"")
-        state.epoch, state.data, state.updated_at = r.epoch, r.resume, utcnow()
-        s.add(state)
+        # An UPDATE, not get-and-modify: loading the old state (megabytes) only to replace it
+        # made this the slowest part of an epoch.
+        replaced = s.exec(
+            update(RunState)
+            .where(RunState.run_id == run.id)
+            .values(epoch=r.epoch, data=r.resume, updated_at=utcnow())
+        )
+        if replaced.rowcount == 0:
+            s.add(RunState(run_id=run.id, epoch=r.epoch, data=r.resume))
     s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="epoch", epoch=r.epoch))
     return True
 
 
 def load_resume(engine: Engine, claim: Claim) -> tuple[int, bytes] | None:
-    """The resume checkpoint of a claimed run: (its epoch, its bytes), or None to start afresh."""
+    """The resume checkpoint of a claimed run: (its epoch, its bytes), or None to start afresh.
+
+    It may lag behind the run's committed epochs (states are saved at most every
+    REGLAB_RESUME_EVERY seconds); begin_training then drops the epochs after it, which the resumed
+    run trains again.
+    """
     with read_session(engine) as s:
         run = fenced_run(s, claim)
         state = s.get(RunState, claim.run_id) if run is not None else None
-        if state is None or state.epoch != run.epochs_done:
+        if state is None or state.epoch > run.epochs_done:
             return None
         return state.epoch, state.data
 

@@ -118,7 +118,7 @@ def _take(s: Session, run: Run, worker_id: str, token: str) -> Claim:
 class Queued:
     run_id: int
     config: dict[str, Any]  # merged, as a Claim's
-    resume_epoch: int  # the epoch its resume checkpoint is at (0: none)
+    resume_epoch: int  # the epoch it would resume after (0: none)
 
 
 def queued_siblings(engine: Engine, claim: Claim) -> list[Queued]:

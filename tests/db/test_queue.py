@@ -161,3 +161,20 @@ def test_group_epochs_commit_together_or_not_at_all(engine):
     assert not feed.write_epochs(engine, rows)
     with read_session(engine) as s:
         assert sorted((m.run_id, m.epoch) for m in s.exec(select(EpochMetric))) == [(1, 1), (2, 1)]
+
+
+def test_a_lagging_resume_state_drops_the_epochs_after_it(engine):
+    make(engine, 1)
+    c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
+    feed.begin_training(engine, c, "cpu", {}, 0)
+    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
+    feed.write_epoch(engine, c, 1, metrics, {}, {})
+    feed.write_epoch(engine, c, 2, metrics, {}, {}, resume=b"state after 2")
+    feed.write_epoch(engine, c, 3, metrics, {}, {})  # no state: saved at most every few seconds
+    queue.release(engine, c, "worker gone")
+    c2 = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
+    assert feed.load_resume(engine, c2) == (2, b"state after 2")
+    assert feed.begin_training(engine, c2, "cpu", {}, from_epoch=2)
+    with read_session(engine) as s:
+        assert [m.epoch for m in s.exec(select(EpochMetric).order_by(EpochMetric.epoch))] == [1, 2]
+        assert s.get(Run, c2.run_id).epochs_done == 2

@@ -1,7 +1,7 @@
 import torch
 
 from worker.models import FullyConnected, build_model
-from worker.regularize import penalized, penalty
+from worker.regularize import apply_penalties, penalized, penalty
 
 
 def known_model() -> FullyConnected:
@@ -41,11 +41,19 @@ def test_zero_lambdas_add_nothing_at_all():
     assert penalty(penalized(known_model()), 0.0, 0.0) is None
 
 
-def test_penalty_gradient_reaches_the_weights():
+def test_penalty_gradients_are_what_autograd_would_give():
     model = known_model()
-    penalty(penalized(model), l1=1.0, l2=0.0).backward()
-    assert torch.equal(model.linear_1.weight.grad, torch.sign(model.linear_1.weight.detach()))
-    assert model.linear_1.bias.grad is None
+    terms = [(penalized(model), 0.3, 0.2)]
+    value = apply_penalties(terms)
+    w = model.linear_1.weight.detach()
+    assert torch.allclose(model.linear_1.weight.grad, 0.3 * torch.sign(w) + 2 * 0.2 * w)
+    assert model.linear_1.bias.grad is None  # biases are not penalized
+    reference = known_model()
+    auto = sum(0.3 * p.abs().sum() + 0.2 * p.pow(2).sum() for p in penalized(reference))
+    auto.backward()
+    assert torch.isclose(value, auto.detach())
+    for mine, theirs in zip(penalized(model), penalized(reference), strict=True):
+        assert torch.allclose(mine.grad, theirs.grad)
 
 
 def test_arms_start_from_identical_weights():
