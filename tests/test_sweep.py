@@ -7,6 +7,7 @@ import math
 import pytest
 
 from tests.conftest import needs_real_mnist
+from tests.routes.test_pages import FORM
 from worker.loop import Worker
 
 SMALL = {"train_per_class": 20, "val_per_class": 20, "epochs": 2, "hidden": 32}
@@ -72,18 +73,7 @@ def test_runs_and_a_sweep_together_are_refused(client):
 
 def test_the_form_sweeps_too(client):
     form = {
-        "dataset": "mnist",
-        "train_per_class": "20",
-        "val_per_class": "20",
-        "model": "mlp",
-        "hidden": "32",
-        "depth": "1",
-        "optimizer": "adam",
-        "lr": "0.001",
-        "momentum": "0",
-        "batch_size": "32",
-        "epochs": "2",
-        "seed": "0",
+        **FORM,
         "runs.0.name": "ignored",
         "sweep.enabled": "on",
         "sweep.param": "prox_l1",

@@ -23,11 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker import data as D
-from worker.augment import augment, epoch_draws
 from worker.config import TrainConfig
 from worker.regularize import add_penalty, make_optimizer, optimizer_for
 from worker.stats import histogram_bases, histograms, layer_stats
-from worker.train import EVAL_BATCH, EpochReport, Stopped, TrainResult, epoch_order, model_for
+from worker.train import EVAL_BATCH, EpochReport, TrainResult, epoch_batches, model_for
 
 # The arm's own treatment; everything else must be equal for arms to share a computation.
 ARM_FIELDS = {
@@ -261,25 +260,11 @@ def train_lockstep(
 
     for epoch in range(start + 1, base.epochs + 1):
         t0 = time.perf_counter()
-        order = epoch_order(n, base.seed, epoch).to(device)
-        draws = epoch_draws(n, base.seed, epoch).to(device) if base.augment else None
         data_sum = torch.zeros(k, dtype=torch.float64, device=device)
         pen_sum = torch.zeros(k, dtype=torch.float64, device=device)
         correct = torch.zeros(k, dtype=torch.int64, device=device)
         batches = 0
-        for i in range(0, n, base.batch_size):
-            if should_stop():
-                raise Stopped(f"stopped during epoch {epoch}")
-            idx = order[i : i + base.batch_size]
-            xb, yb = D.as_float(train_split.x[idx]), train_split.y[idx]
-            if draws is not None:
-                xb = augment(
-                    xb,
-                    draws[i : i + base.batch_size],
-                    base.aug_flip,
-                    base.aug_rotate,
-                    base.aug_scale,
-                )
+        for xb, yb in epoch_batches(train_split, base, epoch, should_stop):
             logits = model(xb)  # (K, B, C)
             data = (
                 F.cross_entropy(

@@ -10,7 +10,7 @@ the device and are read once per epoch.
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,26 @@ def load_data(cfg: TrainConfig, root: Path, download: bool, device: torch.device
     return D.to_device(train, device), D.to_device(val, device)
 
 
+def epoch_batches(
+    split: D.Split, cfg: TrainConfig, epoch: int, should_stop: Callable[[], bool]
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(images, labels) batches of one epoch: the order and augmentation draws every arm shares,
+    augmentation applied (training batches only). Stops between batches when asked."""
+    n, device = len(split), split.y.device
+    order = epoch_order(n, cfg.seed, epoch).to(device)
+    draws = epoch_draws(n, cfg.seed, epoch).to(device) if cfg.augment else None
+    for i in range(0, n, cfg.batch_size):
+        if should_stop():
+            raise Stopped(f"stopped during epoch {epoch}")
+        idx = order[i : i + cfg.batch_size]
+        xb, yb = D.as_float(split.x[idx]), split.y[idx]
+        if draws is not None:
+            xb = augment(
+                xb, draws[i : i + cfg.batch_size], cfg.aug_flip, cfg.aug_rotate, cfg.aug_scale
+            )
+        yield xb, yb
+
+
 def train(
     cfg: TrainConfig,
     train_split: D.Split,
@@ -173,21 +193,11 @@ def train(
     for epoch in range(result.epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        order = epoch_order(n, cfg.seed, epoch).to(device)
-        draws = epoch_draws(n, cfg.seed, epoch).to(device) if cfg.augment else None
         data_sum = torch.zeros((), dtype=torch.float64, device=device)
         pen_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         batches = 0
-        for i in range(0, n, cfg.batch_size):
-            if should_stop():
-                raise Stopped(f"stopped during epoch {epoch}")
-            idx = order[i : i + cfg.batch_size]
-            xb, yb = D.as_float(train_split.x[idx]), train_split.y[idx]
-            if draws is not None:  # training batches only; evaluate() never augments
-                xb = augment(
-                    xb, draws[i : i + cfg.batch_size], cfg.aug_flip, cfg.aug_rotate, cfg.aug_scale
-                )
+        for xb, yb in epoch_batches(train_split, cfg, epoch, should_stop):
             logits = model(xb)
             data_loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
