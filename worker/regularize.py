@@ -101,6 +101,8 @@ def proximal_l1_step(params: list[torch.Tensor], threshold: float) -> None:
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The arm's optimizer; weight decay only on what penalties would act on (param groups)."""
+    if not cfg.weight_decay:  # one group, one fused kernel call per step
+        return optimizer_for(cfg, list(model.parameters()))
     decay = penalized(model, cfg.penalize_bias)
     decay_ids = {id(p) for p in decay}
     rest = [p for p in model.parameters() if id(p) not in decay_ids]
