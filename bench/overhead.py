@@ -88,5 +88,6 @@ def main() -> None:
             f"on / off = {on / off:.3f}"
         )
 
+
 if __name__ == "__main__":
     main()
