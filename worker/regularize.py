@@ -36,24 +36,6 @@ def penalty_terms(model: nn.Module, cfg: TrainConfig) -> list[Term]:
     return terms
 
 
-def penalty(params: list[torch.Tensor], l1: float, l2: float) -> torch.Tensor | None:
-    """lambda1 * sum|W| + lambda2 * sum W^2 over params, or None when both lambdas are zero."""
-    return total_penalty([(params, l1, l2)] if (l1 or l2) else [])
-
-
-@torch.no_grad()
-def total_penalty(terms: list[Term]) -> torch.Tensor | None:
-    """The value of every term together, or None when there is none."""
-    total = None
-    for params, l1, l2 in terms:
-        for p in params:
-            if l1:
-                total = _plus(total, l1 * p.abs().sum())
-            if l2:
-                total = _plus(total, l2 * p.pow(2).sum())
-    return total
-
-
 @torch.no_grad()
 def apply_penalties(terms: list[Term]) -> torch.Tensor | None:
     """Add the penalties' gradients to .grad (after backward on the data loss) and return their

@@ -16,7 +16,6 @@ from worker.regularize import (
     make_optimizer,
     penalized,
     penalty_terms,
-    total_penalty,
 )
 
 CPU = torch.device("cpu")
@@ -54,7 +53,7 @@ def test_per_layer_lambdas_equal_a_hand_computation():
         model.linear_2.weight.copy_(torch.tensor([[-0.5, 2.0], [1.5, 0.0]]))
     cfg = TrainConfig(l1_layers=(0.01, 0.0), l2_layers=(0.0, 0.1))
     # L1 on layer 1: 0.01 * 7.5; L2 on layer 2: 0.1 * (0.25 + 4 + 2.25)
-    assert torch.isclose(total_penalty(penalty_terms(model, cfg)), torch.tensor(0.075 + 0.65))
+    assert torch.isclose(apply_penalties(penalty_terms(model, cfg)), torch.tensor(0.075 + 0.65))
 
 
 def test_include_bias_adds_biases_and_batch_norm_parameters():
