@@ -1,6 +1,5 @@
 """The one settings object; every process (server, worker, CLI) reads it from REGLAB_* variables."""
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -63,8 +62,8 @@ class Settings(BaseSettings):
     )
     max_group: int = Field(16, ge=1, le=64, description="Arms trained in lockstep at most.")
 
-    @cached_property
-    def resolved_home(self) -> Path:
+    @property
+    def resolved_home(self) -> Path:  # derived on each use: settings may be changed in place
         return self.home.expanduser().resolve()
 
     @property

@@ -176,9 +176,6 @@ def experiment_snapshot(session: Session, experiment_id: int) -> dict[str, Any] 
                 "id": r.id,
                 "name": r.name,
                 "value": r.sweep_value,
-                "checkpoint_url": r.checkpoint_url,
-                "config": r.config,
-                "epochs_total": r.epochs_total,
                 "metrics": feed.run_metrics(session, r.id),
                 "histograms": feed.run_histograms(session, runs[r.id]),
             }

@@ -212,4 +212,6 @@ def test_cancel_from_the_page(page, processes):
     page.click("#cancel-button")
     page.wait_for_selector('#run-2 [data-status="cancelled"]', timeout=5_000)
     page.wait_for_selector('#run-1 [data-status="cancelled"]', timeout=5_000)
+    # The status fragment comes in its own event, just after the cards: wait for it, then check.
+    page.wait_for_selector("#cancel-button", state="detached", timeout=5_000)
     assert page.locator("#cancel-button").count() == 0

@@ -60,6 +60,8 @@ class Stacked(nn.Module):
             stacked = torch.stack([dict(a.named_parameters())[name].detach() for a in arms])
             self.register_parameter(name.replace(".", "_"), nn.Parameter(stacked.clone()))
             self.names.append(name)
+        # Looked up once, not per step: layer i's stacked bias, or None (the last layer has none).
+        self.biases = {i: getattr(self, f"linear_{i}_bias", None) for i in range(2, self.depth + 2)}
 
     def p(self, name: str) -> nn.Parameter:
         return getattr(self, name.replace(".", "_"))
@@ -74,7 +76,7 @@ class Stacked(nn.Module):
         h = torch.relu(h).transpose(0, 1)  # (K, B, width)
         for i in range(2, self.depth + 2):
             w = self.p(f"linear_{i}.weight").transpose(1, 2)
-            bias = dict(self.named_parameters()).get(f"linear_{i}_bias")
+            bias = self.biases[i]
             h = torch.bmm(h, w) if bias is None else torch.baddbmm(bias.unsqueeze(1), h, w)
             if i <= self.depth:
                 h = torch.relu(h)
