@@ -4,7 +4,8 @@ the bare training loop, same arms, measured side by side in one run.
 
 Epoch time is the wall time from one epoch's report to the next: for the bare loop, when train
 returns each epoch; for the worker, when each epoch's row was written (EpochMetric.created_at).
-Run: python bench/overhead.py
+Means, not medians: a resume checkpoint is kept after some epochs only, and a median would hide
+its cost. Run: python -m bench.overhead
 """
 
 import statistics
@@ -52,7 +53,7 @@ def bare_epochs(data, device) -> list[float]:
     return [b - a for a, b in zip(stamps[1:], stamps[2:], strict=False)]  # epoch 1 warms up
 
 
-def full_epochs(resume_every: float) -> list[float]:
+def full_epochs(resume_every: float | str) -> list[float]:
     home = Path(tempfile.mkdtemp(prefix="reglab-bench-"))
     settings = Settings(home=home, data_dir=DATA, download=False, resume_every=resume_every)
     engine = get_engine(settings.db_url)
@@ -72,17 +73,17 @@ def main() -> None:
     header("epoch time with statistics, histograms, resume states and database writes, on vs off")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = load_data(TrainConfig.from_dict(EXPERIMENT), DATA, False, device)
-    offs, every, throttled = [], [], []
-    for _ in range(2):  # interleaved, so drift on the machine hits all alike
+    offs, auto, every = [], [], []
+    for _ in range(3):  # interleaved, so drift on the machine hits all alike
         offs += bare_epochs(data, device)
+        auto += full_epochs("auto")
         every += full_epochs(0.0)
-        throttled += full_epochs(5.0)
-    off = statistics.median(offs)
+    off = statistics.mean(offs)
     for label, epochs in (
-        ("resume state every epoch (default)", every),
-        ("REGLAB_RESUME_EVERY=5", throttled),
+        ("REGLAB_RESUME_EVERY=auto (default)", auto),
+        ("a resume state after every epoch", every),
     ):
-        on = statistics.median(epochs)
+        on = statistics.mean(epochs)
         print(
             f"   {label:36s} off {off * 1000:5.0f} ms  on {on * 1000:5.0f} ms  "
             f"on / off = {on / off:.3f}"

@@ -54,6 +54,11 @@ class Split:
     def __len__(self) -> int:
         return self.y.shape[0]
 
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The examples at idx. index_select copies whole rows; `x[idx]` goes through advanced
+        indexing, element by element, ten times slower for a batch of uint8 images on the CPU."""
+        return self.x.index_select(0, idx), self.y.index_select(0, idx)
+
 
 def _open(name: str, root: Path, train: bool, download: bool) -> datasets.VisionDataset:
     cls = DATASETS[name]
@@ -98,7 +103,7 @@ def subset(split: Split, per_class: int | None, seed: int) -> Split:
     if per_class is None:
         return split
     idx = select_n_per_class(split.y, per_class, seed)
-    return Split(x=split.x[idx], y=split.y[idx])
+    return Split(*split.take(idx))
 
 
 def to_device(split: Split, device: torch.device) -> Split:

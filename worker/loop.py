@@ -10,6 +10,7 @@
 """
 
 import logging
+import math
 import os
 import queue as queues
 import signal
@@ -35,6 +36,11 @@ log = logging.getLogger("reglab.worker")
 
 CANCEL_CHECK_S = 0.25  # how often a running arm looks for a cancel request
 WRITE_RETRIES = 5  # a transient database error is retried, with backoff, before the run fails
+# REGLAB_RESUME_EVERY=auto: the training time between resume checkpoints, as a multiple of what
+# storing the last one took. Storing competes with training for the cores and slows it by about
+# twice its own time on two busy cores (measured with bench/overhead.py), so 200 keeps resume
+# checkpoints near 1 % of the time; with three arms of the tutorial's network, one every ~8 s.
+RESUME_COST_RATIO = 200
 
 
 class ClaimLost(Exception):
@@ -79,6 +85,7 @@ class _Writer(threading.Thread):
         self.pending: queues.Queue[list[EpochReport] | None] = queues.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.last_state = time.monotonic()
+        self.state_cost = 0.0  # seconds the last resume checkpoint took to serialize and commit
         self.epochs = TrainConfig.from_dict(claims[0].config).epochs
 
     def submit(self, reports: list[EpochReport]) -> None:
@@ -105,18 +112,25 @@ class _Writer(threading.Thread):
                 self.error = e
 
     def state_due(self, epoch: int) -> bool:
-        """Whether to keep a resume checkpoint after this epoch. Making, serializing and storing
-        one costs tens of milliseconds, too much to pay after every one-second epoch; after the
-        last epoch the run finishes instead."""
+        """Whether to keep a resume checkpoint after this epoch. After the last epoch the run
+        finishes instead; otherwise as REGLAB_RESUME_EVERY says: after every epoch (0), every so
+        many seconds of training, or ('auto') once the training since the last one is
+        RESUME_COST_RATIO times what that one cost to store, so that they take about 1 % of the
+        time (tens of milliseconds each: after every one-second epoch they would cost 8 %)."""
         if epoch == self.epochs:
             return False
-        if time.monotonic() - self.last_state < self.worker.settings.resume_every:
+        every = self.worker.settings.resume_every
+        if every == "auto":
+            every = self.state_cost * RESUME_COST_RATIO
+        if time.monotonic() - self.last_state < every:
             return False
         self.last_state = time.monotonic()
+        self.state_cost = math.inf  # until it is stored: no second one while this one is queued
         return True
 
     def _commit(self, reports: list[EpochReport]) -> None:
         keep = reports[0].resume is not None
+        started = time.perf_counter()
         rows = [
             feed.EpochRow(
                 claim,
@@ -139,6 +153,8 @@ class _Writer(threading.Thread):
                 time.sleep(0.2 * 2**attempt)
         if not ok:
             self.lost.set()
+        if keep:
+            self.state_cost = time.perf_counter() - started
 
 
 class Worker:

@@ -149,7 +149,8 @@ def epoch_batches(
         if should_stop():
             raise Stopped(f"stopped during epoch {epoch}")
         idx = order[i : i + cfg.batch_size]
-        xb, yb = D.as_float(split.x[idx]), split.y[idx]
+        xb, yb = split.take(idx)
+        xb = D.as_float(xb)
         if draws is not None:
             xb = augment(
                 xb, draws[i : i + cfg.batch_size], cfg.aug_flip, cfg.aug_rotate, cfg.aug_scale

@@ -19,6 +19,15 @@ def test_subset_is_class_balanced_and_reproducible(mnist_root):
     assert len(set(a.tolist())) == 200  # no index twice
 
 
+def test_take_returns_the_examples_at_the_indices_in_their_order(mnist_root):
+    split = load_split("mnist", mnist_root, True, False)
+    idx = torch.tensor([7, 0, 7, len(split) - 1])
+    x, y = split.take(idx)
+    assert x.dtype == torch.uint8 and x.shape == (4, *split.x.shape[1:])
+    for row, i in enumerate(idx.tolist()):
+        assert torch.equal(x[row], split.x[i]) and y[row] == split.y[i]
+
+
 def test_subset_refuses_more_than_a_class_has(mnist_root):
     train = load_split("mnist", mnist_root, train=True, download=False)
     too_many = int(torch.bincount(train.y).min()) + 1
