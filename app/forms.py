@@ -26,6 +26,7 @@ SCALARS = (
     "batch_size",
     "epochs",
     "seed",
+    "precision",
 )
 # Blank means "the whole split" (or "no name") for these; for every other field it is an error.
 BLANK_IS_NONE = {"name", "train_per_class", "val_per_class"}

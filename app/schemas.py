@@ -23,6 +23,7 @@ DATASETS = {
 }
 MODELS = {"mlp": "Fully connected", "cnn": "Small CNN"}
 OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+PRECISIONS = {"fp32": "fp32", "bf16": "bf16 mixed (GPU)"}
 # One line each on how the optimizer's weight_decay differs from a penalty in the loss.
 WEIGHT_DECAY_NOTES = {
     "sgd": "SGD: weight_decay adds wd·w to the gradient, the same as an L2 penalty of wd/2·ΣW².",
@@ -175,6 +176,12 @@ class ExperimentIn(Strict):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum.")
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="bf16: mixed precision (autocast) in training's forward and backward; "
+        "weights, optimizer and evaluation stay fp32. Fast on GPUs with bfloat16 (Ampere and "
+        "later); slower on most CPUs.",
+    )
     runs: list[RunIn] = Field(default_factory=tutorial_arms, min_length=1, max_length=MAX_ARMS)
     sweep: SweepIn | None = Field(
         None, description="Expand into one arm per grid value (instead of listing runs)."

@@ -5,7 +5,14 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from app.presets import PRESETS
-from app.schemas import DATASETS, MODELS, OPTIMIZERS, SWEEP_PARAMS, WEIGHT_DECAY_NOTES
+from app.schemas import (
+    DATASETS,
+    MODELS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SWEEP_PARAMS,
+    WEIGHT_DECAY_NOTES,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
@@ -75,6 +82,7 @@ templates.env.filters["lam"] = lam
 templates.env.globals["DATASETS"] = DATASETS
 templates.env.globals["OPTIMIZERS"] = OPTIMIZERS
 templates.env.globals["MODELS"] = MODELS
+templates.env.globals["PRECISIONS"] = PRECISIONS
 templates.env.globals["SWEEP_PARAMS"] = SWEEP_PARAMS
 templates.env.globals["WEIGHT_DECAY_NOTES"] = WEIGHT_DECAY_NOTES
 templates.env.globals["PRESETS"] = {key: label for key, (label, _) in PRESETS.items()}

@@ -118,6 +118,7 @@ def test_too_much_work_is_refused_with_its_reason(client, engine):
         "batch_size": "32",
         "epochs": "200",
         "seed": "0",
+        "precision": "fp32",
         "runs.0.name": "a",
         "runs.1.name": "b",
         "runs.2.name": "c",

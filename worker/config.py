@@ -19,6 +19,7 @@ class TrainConfig:
     optimizer: str = "adam"  # an arm may override it
     momentum: float = 0.0  # SGD only
     seed: int = 0
+    precision: str = "fp32"  # "bf16": autocast in training steps (evaluation stays fp32)
     # The arm's own treatment.
     arm: str = "original"
     l1: float = 0.0  # lambda * sum |W| over weight matrices

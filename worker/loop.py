@@ -269,7 +269,9 @@ class Worker:
             train_split, val_split = load_data(
                 cfgs[0], self.settings.dataset_root, self.settings.download, self.device
             )
-            if len(claims) > 1:
+            # The stacked engine (with its hand-written backward) trains one arm too, faster
+            # than train()'s autograd loop; train() takes what it cannot (CNNs, dropout, BN).
+            if self.settings.lockstep and lockstep_key(cfgs[0]) is not None:
                 results = train_lockstep(
                     cfgs,
                     train_split,
@@ -280,6 +282,7 @@ class Worker:
                     on_start,
                     resume=states if states[0] else None,
                     keep_resume=writer.state_due,
+                    compile_model=self.settings.compile,
                 )
             else:
                 results = [
@@ -293,6 +296,7 @@ class Worker:
                         on_start,
                         resume=states[0],
                         keep_resume=writer.state_due,
+                        compile_model=self.settings.compile,
                     )
                 ]
             writer.close()

@@ -7,6 +7,7 @@ that arm's treatment. No host-device synchronization inside the step loop: runni
 the device and are read once per epoch.
 """
 
+import contextlib
 import copy
 import math
 import time
@@ -66,6 +67,21 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return "cpu"
+
+
+def mixed_precision(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    """Around each training step's forward and loss: bf16 autocast when the experiment asks for
+    it. Weights, gradients and the optimizer stay fp32, and evaluation is never autocast, so a
+    checkpoint reproduces the logged figures either way."""
+    if cfg.precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def compiled(model: nn.Module, compile_model: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's forward for training steps: torch.compile'd when the worker is asked to
+    (REGLAB_COMPILE); its parameters are the model's own either way."""
+    return torch.compile(model) if compile_model else model
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -169,11 +185,12 @@ def train(
     resume: dict[str, Any] | None = None,
     keep_resume: bool | Callable[[int], bool] = False,
     measure: bool = True,
+    compile_model: bool = False,
 ) -> TrainResult:
     """Train cfg.epochs epochs (from `resume`'s epoch on, when given), calling report() after
     each. keep_resume: attach a resume state to every report (or to those of the epochs for
     which keep_resume(epoch) says so). measure=False skips the weight
-    statistics and histograms (for benchmarks of their cost)."""
+    statistics and histograms (for benchmarks of their cost). compile_model: see compiled()."""
     model = model_for(cfg, train_split).to(device)
     bases = histogram_bases(model.state_dict())  # from the initial weights, resumed or not
     terms = penalty_terms(model, cfg)
@@ -190,6 +207,7 @@ def train(
             torch.cuda.set_rng_state_all(resume["cuda_rng"])
         result.epoch, result.metrics = resume["epoch"], resume["metrics"]
     on_start(bases, result.epoch)
+    forward = compiled(model, compile_model)
 
     for epoch in range(result.epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
@@ -199,8 +217,9 @@ def train(
         correct = torch.zeros((), dtype=torch.int64, device=device)
         batches = 0
         for xb, yb in epoch_batches(train_split, cfg, epoch, should_stop):
-            logits = model(xb)
-            data_loss = F.cross_entropy(logits, yb)
+            with mixed_precision(cfg, device):
+                logits = forward(xb)
+                data_loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
             data_loss.backward()
             pen = apply_penalties(terms)  # value and gradient, outside autograd

@@ -72,6 +72,7 @@ def test_defaults_are_the_tutorial(client):
         {"batch_size": "many"},
         {"dataset": "imagenet"},
         {"optimizer": "lbfgs"},
+        {"precision": "fp16"},
         {"hidden": 10**9},
         {"runs": []},
         {"surprise": 1},

@@ -22,6 +22,7 @@ FORM = {
     "batch_size": "32",
     "epochs": "2",
     "seed": "0",
+    "precision": "fp32",
     "runs.0.name": "Original",
     "runs.0.l1": "0",
     "runs.0.aug_flip": "on",
@@ -69,6 +70,19 @@ def test_valid_form_creates_the_experiment_and_redirects(client, engine):
     # Without htmx (no JavaScript), a plain redirect.
     r = client.post("/experiments", data=FORM, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/experiments/2"
+
+
+def test_mixed_precision_from_the_form_is_stored_and_shown(client, engine):
+    assert '<option value="bf16" >' in client.get("/").text.replace("  ", " ")
+    r = client.post("/experiments", data={**FORM, "precision": "bf16"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get("/api/experiments/1").json()["config"]["precision"] == "bf16"
+    assert "bf16 mixed precision" in client.get("/experiments/1").text
+    bad = client.post(
+        "/experiments", data={**FORM, "precision": "fp8"}, headers={"HX-Request": "true"}
+    )
+    assert bad.status_code == 422 and 'id="error-precision"' in bad.text
+    assert n_experiments(engine) == 1
 
 
 def test_invalid_form_shows_errors_inline_and_creates_nothing(client, engine):

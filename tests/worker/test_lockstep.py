@@ -4,10 +4,11 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from worker import checkpoint
 from worker.config import TrainConfig
-from worker.lockstep import lockstep_key, train_lockstep
+from worker.lockstep import Lockstep, lockstep_key, train_lockstep
 from worker.train import load_data, train
 
 CPU = torch.device("cpu")
@@ -70,6 +71,38 @@ def test_lockstep_equals_one_by_one(data, optimizer):
             continue
         for name, w in result.model.state_dict().items():
             assert torch.allclose(w, together[a].model.state_dict()[name], atol=1e-5), (a, name)
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_hand_written_backward_equals_autograd(data, depth):
+    cfgs = [dataclasses.replace(BASE, depth=depth, arm=str(i), seed=i) for i in range(3)]
+    model = Lockstep(cfgs, data[0], CPU).model
+    x, y = data[0].x[:40].float() / 255, data[0].y[:40]
+    loss, logits = model.forward_backward(x, y)
+    by_hand = {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    for p in model.parameters():
+        p.grad = None
+    reference = model(x)
+    per_arm = F.cross_entropy(reference.reshape(-1, 10), y.repeat(3), reduction="none")
+    per_arm.view(3, -1).mean(1).sum().backward()
+    torch.testing.assert_close(logits, reference, rtol=0, atol=1e-6)
+    torch.testing.assert_close(loss, per_arm.view(3, -1).mean(1), rtol=0, atol=1e-6)
+    assert len(by_hand) == 2 * depth + 1
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(by_hand[name], p.grad, rtol=1e-5, atol=1e-7, msg=name)
+        assert p.grad.abs().sum() > 0, name  # every layer really gets a gradient
+
+
+@pytest.mark.parametrize("depth", [2])
+def test_deeper_lockstep_equals_one_by_one(data, depth):
+    cfgs = [dataclasses.replace(c, depth=depth) for c in ARMS[:3]]
+    alone = one_by_one(cfgs, data)
+    per_epoch = []
+    train_lockstep(cfgs, *data, CPU, report=per_epoch.append)
+    for (_, reports), arm in zip(alone, range(3), strict=True):
+        for mine, theirs in zip(reports, (e[arm] for e in per_epoch), strict=True):
+            close(mine.metrics, theirs.metrics)
 
 
 def test_lockstep_with_augmentation_equals_one_by_one(data):
