@@ -25,35 +25,38 @@ def speeds(run) -> list[float]:
     return out[1:]
 
 
+def compare(batch: int, device: torch.device) -> None:
+    cfg = TrainConfig(train_per_class=None, val_per_class=10, epochs=EPOCHS, batch_size=batch)
+    data = load_data(cfg, DATA, False, device)
+
+    def engine(c, compile_model=False):
+        return lambda rep: train_lockstep(
+            [c], *data, device, report=lambda r: rep(r[0]), compile_model=compile_model
+        )
+
+    options = {
+        "engine (default)": engine(cfg),
+        "autograd loop": lambda rep: train(cfg, *data, device, report=rep),
+        "engine + compile": engine(cfg, compile_model=True),
+        "bf16 autocast": engine(dataclasses.replace(cfg, precision="bf16")),
+    }
+    results = {name: [] for name in options}
+    t0 = time.perf_counter()
+    for _ in range(2):  # interleaved against drift
+        for name, run in options.items():
+            results[name] += speeds(run)
+    base = statistics.median(results["engine (default)"])
+    print(f"   batch {batch} ({time.perf_counter() - t0:.0f} s)")
+    for name, values in results.items():
+        v = statistics.median(values)
+        print(f"     {name:18s} {v:8,.0f} img/s   {v / base:4.2f}x the default")
+
+
 def main() -> None:
     header("speed options, one arm")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     for batch in (32, 256):
-        cfg = TrainConfig(train_per_class=None, val_per_class=10, epochs=EPOCHS, batch_size=batch)
-        bf16 = dataclasses.replace(cfg, precision="bf16")
-        data = load_data(cfg, DATA, False, device)
-
-        def engine(c, compile_model=False):
-            return lambda rep: train_lockstep(
-                [c], *data, device, report=lambda r: rep(r[0]), compile_model=compile_model
-            )
-
-        options = {
-            "engine (default)": engine(cfg),
-            "autograd loop": lambda rep: train(cfg, *data, device, report=rep),
-            "engine + compile": engine(cfg, compile_model=True),
-            "bf16 autocast": engine(bf16),
-        }
-        results = {name: [] for name in options}
-        t0 = time.perf_counter()
-        for _ in range(2):  # interleaved against drift
-            for name, run in options.items():
-                results[name] += speeds(run)
-        base = statistics.median(results["engine (default)"])
-        print(f"   batch {batch} ({time.perf_counter() - t0:.0f} s)")
-        for name, values in results.items():
-            v = statistics.median(values)
-            print(f"     {name:18s} {v:8,.0f} img/s   {v / base:4.2f}x the default")
+        compare(batch, device)
 
 
 if __name__ == "__main__":
