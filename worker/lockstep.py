@@ -24,7 +24,7 @@ from torch import nn
 
 from worker import data as D
 from worker.config import TrainConfig
-from worker.regularize import add_penalty, make_optimizer, optimizer_for
+from worker.regularize import OptimizerStep, add_penalty, make_optimizer, optimizer_for
 from worker.stats import histogram_bases, histograms, layer_stats
 from worker.train import (
     EVAL_BATCH,
@@ -160,6 +160,7 @@ class Lockstep:
         # The optimizer's own decay stays off; each arm's decay is applied in step(), as torch
         # applies it.
         self.opt = optimizer_for(base, list(self.model.parameters()))
+        self.opt_step = OptimizerStep(self.opt)
         self._terms()
 
     def _terms(self) -> None:
@@ -213,7 +214,7 @@ class Lockstep:
                     p.mul_(1 - lr * wd)  # decoupled, before the step (torch's AdamW)
                 else:
                     p.grad.add_(wd * p)  # coupled: L2 in the gradient (torch's Adam, SGD)
-        self.opt.step()
+        self.opt_step()
         with torch.no_grad():
             for p, lam in self.prox:
                 p.copy_(torch.sign(p) * torch.clamp(p.abs() - lr * lam, min=0))

@@ -25,6 +25,7 @@ from worker.augment import augment, epoch_draws
 from worker.config import TrainConfig
 from worker.models import build_model
 from worker.regularize import (
+    OptimizerStep,
     apply_penalties,
     make_optimizer,
     penalty_terms,
@@ -196,6 +197,7 @@ def train(
     terms = penalty_terms(model, cfg)
     prox = prox_params(model, cfg)
     opt = make_optimizer(cfg, model)
+    opt_step = OptimizerStep(opt)
     n = len(train_split)
     result = TrainResult(model=model, epoch=0)
     if resume is not None:
@@ -223,7 +225,7 @@ def train(
             opt.zero_grad(set_to_none=True)
             data_loss.backward()
             pen = apply_penalties(terms)  # value and gradient, outside autograd
-            opt.step()
+            opt_step()
             if prox:
                 proximal_l1_step(prox, opt.param_groups[0]["lr"] * cfg.prox_l1)
             data_sum += data_loss.detach()
