@@ -22,17 +22,22 @@ def weight_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def layer_stats(state: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """Per parameter tensor: mean |w|, L1, squared L2, fraction of exact zeros and of |w| below
+    NEAR_ZERO, max |w|. Sums in float64 (from one float64 copy: reducing a float32 tensor into a
+    float64 sum is several times slower), counts as integers."""
     names, rows = [], []
     f64 = torch.float64
     for name, w in weight_tensors(state).items():
-        a = w.detach().abs().flatten()  # in the weights' dtype; sums accumulate in float64
+        a = w.detach().abs().flatten()
+        a64 = a.to(f64)
         n = a.numel()
+        l1 = a64.sum()
         stats = [
-            a.sum(dtype=f64) / n,
-            a.sum(dtype=f64),
-            a.square().sum(dtype=f64),
-            (a == 0).sum(dtype=f64) / n,
-            (a < NEAR_ZERO).sum(dtype=f64) / n,
+            l1 / n,
+            l1,
+            (a64 * a64).sum(),
+            torch.count_nonzero(a == 0).to(f64) / n,
+            torch.count_nonzero(a < NEAR_ZERO).to(f64) / n,
             a.max().to(f64),
         ]
         rows.append(torch.stack(stats))
@@ -63,7 +68,9 @@ def histograms(
         r = base * 2**level
         # The bin of each weight, arithmetically (a binary search over the edges costs 3x more):
         # bin i holds edges[i] <= w < edges[i+1], edges[i] = r * (2i / BINS - 1).
-        idx = ((w.to(torch.float64) + r) * (bins.BINS / (2 * r))).floor_().long()
-        counts = torch.bincount(idx.clamp_(0, bins.BINS - 1), minlength=bins.BINS)
+        # In place on one float64 copy, clamped before the (int32) conversion: a quarter of the
+        # time of the same arithmetic through temporaries and int64.
+        idx = w.to(torch.float64).add_(r).mul_(bins.BINS / (2 * r)).floor_()
+        counts = torch.bincount(idx.clamp_(0, bins.BINS - 1).int(), minlength=bins.BINS)
         out[name] = (level, counts.cpu().tolist())
     return out
