@@ -3,6 +3,7 @@ and a ten-point lambda sweep. Run: python -m bench.lockstep
 """
 
 import dataclasses
+import statistics
 
 import torch
 
@@ -14,10 +15,19 @@ from worker.train import load_data, train
 
 def compare(label: str, cfgs: list[TrainConfig], data, device) -> None:
     # One by one as a worker trains a lone arm (the same engine, one arm at a time), and with
-    # train()'s autograd loop (what CNN, dropout and batch-norm arms use).
-    t_seq, _ = timed(lambda: [train_lockstep([c], *data, device) for c in cfgs])
-    t_autograd, _ = timed(lambda: [train(c, *data, device) for c in cfgs])
-    t_lock, _ = timed(train_lockstep, cfgs, *data, device)
+    # train()'s autograd loop (what CNN, dropout and batch-norm arms use). Three interleaved
+    # rounds after a warm-up; medians.
+    ways = {
+        "seq": lambda: [train_lockstep([c], *data, device) for c in cfgs],
+        "autograd": lambda: [train(c, *data, device) for c in cfgs],
+        "lock": lambda: train_lockstep(cfgs, *data, device),
+    }
+    train_lockstep(cfgs[:1], *data, device)
+    times = {name: [] for name in ways}
+    for _ in range(3):
+        for name, way in ways.items():
+            times[name].append(timed(way)[0])
+    t_seq, t_autograd, t_lock = (statistics.median(times[n]) for n in ways)
     print(
         f"   {label:32s} one by one {t_seq:6.2f} s (autograd loop {t_autograd:6.2f} s)  "
         f"lockstep {t_lock:6.2f} s  speedup {t_seq / t_lock:4.2f}x "
@@ -29,7 +39,7 @@ def main() -> None:
     header("lockstep vs one by one")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     for batch in (32, 256):
-        base = TrainConfig(train_per_class=None, val_per_class=100, epochs=3, batch_size=batch)
+        base = TrainConfig(train_per_class=None, val_per_class=100, epochs=2, batch_size=batch)
         data = load_data(base, DATA, False, device)
         tutorial = [
             dataclasses.replace(base, arm="o"),
