@@ -59,9 +59,9 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="'auto' picks CUDA when available, else the CPU.")
     compile: bool = Field(
         False,
-        description="torch.compile each training step's model (forward and backward). Pays off "
-        "on CUDA for longer runs; compiling takes tens of seconds first, and on a CPU this "
-        "network trains no faster for it (measured: 5.25 against 4.93 ms per batch of 256).",
+        description="torch.compile each training step's model (forward and backward). Meant for "
+        "CUDA and longer runs; compiling takes tens of seconds first, and on a CPU this network "
+        "trains slower for it (bench/options.py: 0.6x of the default engine).",
     )
     lockstep: bool = Field(
         True, description="Train compatible arms of an experiment as one computation."

@@ -37,9 +37,9 @@ log = logging.getLogger("reglab.worker")
 CANCEL_CHECK_S = 0.25  # how often a running arm looks for a cancel request
 WRITE_RETRIES = 5  # a transient database error is retried, with backoff, before the run fails
 # REGLAB_RESUME_EVERY=auto: the training time between resume checkpoints, as a multiple of what
-# storing the last one took. Storing competes with training for the cores and slows it by about
-# twice its own time on two busy cores (measured with bench/overhead.py), so 200 keeps resume
-# checkpoints near 1 % of the time; with three arms of the tutorial's network, one every ~8 s.
+# storing the last one took. Storing competes with training for the cores and the GIL and slows it
+# by about its own time again on two busy cores (bench/overhead.py), so 200 keeps resume
+# checkpoints near 1 % of the time; for three arms of the tutorial's network, one every 10-50 s.
 RESUME_COST_RATIO = 200
 
 
