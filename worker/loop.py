@@ -1,8 +1,8 @@
 """The worker process: register, claim, train with a heartbeat, finish; repeat.
 
 - A watcher thread heartbeats the claim and looks for a cancel request four times a second.
-- A writer thread commits each epoch (metrics, histograms and the resume checkpoint, in one
-  transaction) while training goes on with the next one.
+- A writer thread commits each epoch (metrics, histograms and, when one is due, the resume
+  checkpoint, in one transaction) while training goes on with the next one.
 - SIGTERM or Ctrl-C stops training at the end of the current batch, commits what is finished,
   and gives the run back to the queue; another worker resumes it from its last committed epoch.
 - A claim taken back (this worker was paused past the stall timeout) makes every later write a
