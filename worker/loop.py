@@ -36,11 +36,12 @@ log = logging.getLogger("reglab.worker")
 
 CANCEL_CHECK_S = 0.25  # how often a running arm looks for a cancel request
 WRITE_RETRIES = 5  # a transient database error is retried, with backoff, before the run fails
-# REGLAB_RESUME_EVERY=auto: the training time between resume checkpoints, as a multiple of what
-# storing the last one took. Storing competes with training for the cores and the GIL and slows it
-# by about its own time again on two busy cores (bench/overhead.py), so 200 keeps resume
-# checkpoints near 1 % of the time; for three arms of the tutorial's network, one every 10-50 s.
-RESUME_COST_RATIO = 200
+# REGLAB_RESUME_EVERY=auto: the training time between resume checkpoints, as a multiple of the
+# CPU time storing the last one took. Storing competes with training for the cores and the GIL:
+# one after every epoch slowed three-arm training by about 1.1 times its CPU time (150 ms of CPU
+# for 14 MB on two busy cores; bench/overhead.py), so 100 keeps resume checkpoints near 1 % of the
+# time; for three arms of the tutorial's network here, one every ~15 s.
+RESUME_COST_RATIO = 100
 
 
 class ClaimLost(Exception):
@@ -85,7 +86,7 @@ class _Writer(threading.Thread):
         self.pending: queues.Queue[list[EpochReport] | None] = queues.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.last_state = time.monotonic()
-        self.state_cost = 0.0  # seconds the last resume checkpoint took to serialize and commit
+        self.state_cost = 0.0  # CPU seconds the last resume checkpoint took to serialize and commit
         self.epochs = TrainConfig.from_dict(claims[0].config).epochs
 
     def submit(self, reports: list[EpochReport]) -> None:
@@ -115,8 +116,8 @@ class _Writer(threading.Thread):
         """Whether to keep a resume checkpoint after this epoch. After the last epoch the run
         finishes instead; otherwise as REGLAB_RESUME_EVERY says: after every epoch (0), every so
         many seconds of training, or ('auto') once the training since the last one is
-        RESUME_COST_RATIO times what that one cost to store, so that they take about 1 % of the
-        time (tens of milliseconds each: after every one-second epoch they would cost 8 %)."""
+        RESUME_COST_RATIO times the CPU time that one took to store, so that they take about 1 %
+        of the time (after every one-second epoch they cost 8-20 %)."""
         if epoch == self.epochs:
             return False
         every = self.worker.settings.resume_every
@@ -130,7 +131,9 @@ class _Writer(threading.Thread):
 
     def _commit(self, reports: list[EpochReport]) -> None:
         keep = reports[0].resume is not None
-        started = time.perf_counter()
+        # CPU time of this thread, not wall time: what storing takes from training is the
+        # processor (and the GIL); waiting on the disk takes nothing from it.
+        started = time.thread_time()
         rows = [
             feed.EpochRow(
                 claim,
@@ -154,7 +157,7 @@ class _Writer(threading.Thread):
         if not ok:
             self.lost.set()
         if keep:
-            self.state_cost = time.perf_counter() - started
+            self.state_cost = time.thread_time() - started
 
 
 class Worker:

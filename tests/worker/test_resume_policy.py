@@ -60,9 +60,9 @@ def test_auto_spaces_states_by_what_the_last_one_cost(settings, monkeypatch):
     writer.close()
     cost = writer.state_cost
     assert 0 < cost < 10
-    assert not writer.state_due(3)  # 200 x its cost has not passed yet
+    assert not writer.state_due(3)  # 100 x its cost has not passed yet
 
-    monkeypatch.setattr(loop, "RESUME_COST_RATIO", 1.0)  # so the test need not wait 200 x cost
+    monkeypatch.setattr(loop, "RESUME_COST_RATIO", 1.0)  # so the test need not wait 100 x cost
     writer.last_state = time.monotonic()
     time.sleep(cost * 1.1)
     assert writer.state_due(4)
