@@ -1,42 +1,56 @@
-"""(3) Arms in lockstep against the same arms one by one, in one run: the tutorial's three arms
-and a ten-point lambda sweep. Run: python -m bench.lockstep
+"""(3) Arms in lockstep against the same arms one by one, in one run.
+
+One by one is how a worker trains a lone arm: the same engine with one arm. Lockstep is how the
+worker groups arms: at most `group_limit` of them (on the CPU, as many as keep their training state
+in the last-level cache), so a ten-point sweep trains as several groups. Each case runs in rounds,
+the two ways back to back in alternating order; the ratio is taken per round (the machine's speed
+drifts between rounds, much less within one) and the median of the rounds is printed with its
+range. Run: python -m bench.lockstep [rounds]
 """
 
 import dataclasses
 import statistics
+import sys
 
 import torch
 
 from bench.common import DATA, header, timed
 from worker.config import TrainConfig
-from worker.lockstep import train_lockstep
-from worker.train import load_data, train
+from worker.lockstep import group_limit, train_lockstep
+from worker.train import load_data
 
 
-def compare(label: str, cfgs: list[TrainConfig], data, device) -> None:
-    # One by one as a worker trains a lone arm (the same engine, one arm at a time), and with
-    # train()'s autograd loop (what CNN, dropout and batch-norm arms use). Three interleaved
-    # rounds after a warm-up; medians.
+def as_the_worker_groups(cfgs: list[TrainConfig], device) -> list[list[TrainConfig]]:
+    size = group_limit(cfgs[0], device, limit=16)
+    return [cfgs[i : i + size] for i in range(0, len(cfgs), size)]
+
+
+def compare(label: str, cfgs: list[TrainConfig], data, device, rounds: int) -> None:
+    groups = as_the_worker_groups(cfgs, device)
     ways = {
-        "seq": lambda: [train_lockstep([c], *data, device) for c in cfgs],
-        "autograd": lambda: [train(c, *data, device) for c in cfgs],
-        "lock": lambda: train_lockstep(cfgs, *data, device),
+        "one by one": lambda: [train_lockstep([c], *data, device) for c in cfgs],
+        "lockstep": lambda: [train_lockstep(g, *data, device) for g in groups],
     }
-    train_lockstep(cfgs[:1], *data, device)
-    times = {name: [] for name in ways}
-    for _ in range(3):
-        for name, way in ways.items():
-            times[name].append(timed(way)[0])
-    t_seq, t_autograd, t_lock = (statistics.median(times[n]) for n in ways)
+    train_lockstep(cfgs[:1], *data, device)  # warm-up
+    ratios, times = [], {name: [] for name in ways}
+    for r in range(rounds):
+        order = list(ways) if r % 2 == 0 else list(reversed(ways))
+        took = {name: timed(ways[name])[0] for name in order}
+        for name, t in took.items():
+            times[name].append(t)
+        ratios.append(took["one by one"] / took["lockstep"])
+    sizes = "+".join(str(len(g)) for g in groups)
+    seq, lock = (statistics.median(times[name]) for name in ways)
     print(
-        f"   {label:32s} one by one {t_seq:6.2f} s (autograd loop {t_autograd:6.2f} s)  "
-        f"lockstep {t_lock:6.2f} s  speedup {t_seq / t_lock:4.2f}x "
-        f"({t_autograd / t_lock:4.2f}x)"
+        f"   {label:36s} groups {sizes:9s} one by one {seq:5.2f} s  lockstep {lock:5.2f} s"
+        f"  speedup {statistics.median(ratios):.3f}x (rounds {min(ratios):.2f}-{max(ratios):.2f})",
+        flush=True,
     )
 
 
 def main() -> None:
-    header("lockstep vs one by one")
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    header(f"lockstep vs one by one ({rounds} rounds, medians)")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     for batch in (32, 256):
         base = TrainConfig(train_per_class=None, val_per_class=100, epochs=2, batch_size=batch)
@@ -46,12 +60,15 @@ def main() -> None:
             dataclasses.replace(base, arm="l", l1=1e-4),
             dataclasses.replace(base, arm="r", l2=1e-3),
         ]
-        sweep = [
-            dataclasses.replace(base, arm=f"l2={lam:g}", l2=lam)
-            for lam in [0.0] + [10 ** (-6 + 5 * i / 8) for i in range(9)]
-        ]
-        compare(f"3 tutorial arms, batch {batch}", tutorial, data, device)
-        compare(f"10-point L2 sweep, batch {batch}", sweep, data, device)
+        compare(f"3 tutorial arms, batch {batch}", tutorial, data, device, rounds)
+        if batch == 32:
+            augmented = [dataclasses.replace(c, augment=True) for c in tutorial]
+            compare("3 tutorial arms, augmented, batch 32", augmented, data, device, rounds)
+            sweep = [
+                dataclasses.replace(base, arm=f"l2={lam:g}", l2=lam)
+                for lam in [0.0] + [10 ** (-6 + 5 * i / 8) for i in range(9)]
+            ]
+            compare("10-point L2 sweep, batch 32", sweep, data, device, rounds)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ DATASETS: dict[str, type[datasets.VisionDataset]] = {
     "cifar10": datasets.CIFAR10,
 }
 NUM_CLASSES = 10  # every dataset above
+IMAGE_SHAPES = {  # (channels, height, width), known before a dataset is loaded
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "kmnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
 # The files torchvision's MNIST-style loaders read from <root>/<ClassName>/raw/.
 RAW_FILES = (
     "train-images-idx3-ubyte",

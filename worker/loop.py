@@ -29,7 +29,7 @@ from app.settings import Settings
 from worker import checkpoint
 from worker.config import TrainConfig
 from worker.data import DatasetMissing
-from worker.lockstep import lockstep_key, train_lockstep
+from worker.lockstep import group_limit, lockstep_key, train_lockstep
 from worker.train import EpochReport, Stopped, describe, load_data, pick_device, train
 
 log = logging.getLogger("reglab.worker")
@@ -224,15 +224,17 @@ class Worker:
     def _group(self, claim: queue.Claim, resume) -> tuple[list[queue.Claim], list]:
         """The claimed run, plus queued arms of its experiment that can train with it in one
         computation (same architecture and settings, resumed from the same epoch)."""
-        key = lockstep_key(TrainConfig.from_dict(claim.config))
+        cfg = TrainConfig.from_dict(claim.config)
+        key = lockstep_key(cfg)
         if key is None or not self.settings.lockstep:
             return [claim], [resume]
         epoch = resume["epoch"] if resume else 0
+        room = group_limit(cfg, self.device, self.settings.max_group) - 1
         fits = [
             q.run_id
             for q in queue.queued_siblings(self.engine, claim)
             if lockstep_key(TrainConfig.from_dict(q.config)) == key and q.resume_epoch == epoch
-        ][: self.settings.max_group - 1]
+        ][:room]
         claims = [claim] + (queue.claim_more(self.engine, self.id, claim, fits) if fits else [])
         states = [resume] + [self._resume_state(c) for c in claims[1:]]
         if any((s["epoch"] if s else 0) != epoch for s in states):  # changed meanwhile: alone

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from worker import checkpoint
+from worker import checkpoint, lockstep
 from worker.config import TrainConfig
 from worker.lockstep import Lockstep, lockstep_key, train_lockstep
 from worker.train import load_data, train
@@ -144,3 +144,49 @@ def test_only_compatible_arms_share_a_computation():
     assert lockstep_key(dataclasses.replace(BASE, model="cnn")) is None
     assert lockstep_key(dataclasses.replace(BASE, augment=True)) != lockstep_key(BASE)
     assert lockstep_key(dataclasses.replace(BASE, optimizer="sgd")) != lockstep_key(BASE)
+
+
+def test_cpu_groups_only_as_many_arms_as_the_cache_holds(monkeypatch, tmp_path):
+    # The tutorial's network: 397,510 float32 parameters, four copies (weights, gradients, two
+    # Adam moments) = 6.36 MB per arm.
+    index = tmp_path / "index3"
+    index.mkdir()
+    monkeypatch.setattr(lockstep, "CPU_CACHES", tmp_path)
+    tutorial = TrainConfig(hidden=500)
+    for size, arms in (("32768K", 3), ("64M", 6), ("4096K", 1), ("1G", 16)):
+        (index / "size").write_text(size + "\n")
+        assert (
+            lockstep.last_level_cache()
+            == int(size[:-1]) * {"K": 2**10, "M": 2**20, "G": 2**30}[size[-1]]
+        )
+        assert lockstep.group_limit(tutorial, CPU, 16) == arms, size
+    assert lockstep.group_limit(dataclasses.replace(tutorial, hidden=50), CPU, 4) == 4
+    (index / "size").write_text("32768K\n")
+    # CIFAR-10's first layer is four times wider: one arm at a time.
+    assert lockstep.group_limit(dataclasses.replace(tutorial, dataset="cifar10"), CPU, 16) == 1
+    # No cache figure, or a GPU: the configured limit.
+    assert lockstep.group_limit(tutorial, torch.device("cuda"), 16) == 16
+    (index / "size").unlink()
+    assert lockstep.last_level_cache() is None
+    assert lockstep.group_limit(tutorial, CPU, 16) == 16
+
+
+def test_the_worker_claims_a_group_no_larger_than_the_limit(settings, monkeypatch, tmp_path):
+    # A cache that holds two arms of this network: of five queued arms the worker takes two
+    # together and leaves three queued for itself or another worker.
+    from app.db import queue
+    from app.db.engine import get_engine
+    from worker.loop import Worker
+
+    config = {"train_per_class": 5, "val_per_class": 5, "epochs": 1, "hidden": 500}
+    (tmp_path / "index3").mkdir()
+    (tmp_path / "index3" / "size").write_text(f"{int(2.5 * 6.36e6 / 0.6)}\n")
+    monkeypatch.setattr(lockstep, "CPU_CACHES", tmp_path)
+    engine = get_engine(settings.db_url)
+    queue.create_experiment(engine, "group", config, [(f"arm {i}", {}) for i in range(5)])
+    worker = Worker(settings)
+    worker.id = queue.register_worker(engine, "host", 1, "cpu")
+    claims, states = worker._group(queue.claim_next(engine, worker.id), None)
+    assert [c.name for c in claims] == ["arm 0", "arm 1"] and states == [None, None]
+    left = [q.config["arm"] for q in queue.queued_siblings(engine, claims[0])]
+    assert left == ["arm 2", "arm 3", "arm 4"]
