@@ -50,8 +50,8 @@ class Settings(BaseSettings):
         "auto",
         description="Seconds of training between resume checkpoints; 0: after every epoch; "
         "'auto': as often as keeps their cost (copying, serializing and storing megabytes of "
-        "weights and optimizer state per arm) near 1 % of the training time. A crashed run "
-        "resumes from its last one.",
+        "weights and optimizer state per arm) near 0.5 % of the training time, at most one per "
+        "10 s. A crashed run resumes from its last one.",
     )
     # The server's change-feed poll; one query per tick however many pages are open.
     feed_interval: float = Field(0.1, gt=0, le=5)

@@ -38,10 +38,14 @@ CANCEL_CHECK_S = 0.25  # how often a running arm looks for a cancel request
 WRITE_RETRIES = 5  # a transient database error is retried, with backoff, before the run fails
 # REGLAB_RESUME_EVERY=auto: the training time between resume checkpoints, as a multiple of the
 # CPU time storing the last one took. Storing competes with training for the cores and the GIL:
-# one after every epoch slowed three-arm training by about 1.1 times its CPU time (150 ms of CPU
-# for 14 MB on two busy cores; bench/overhead.py), so 100 keeps resume checkpoints near 1 % of the
-# time; for three arms of the tutorial's network here, one every ~15 s.
-RESUME_COST_RATIO = 100
+# one slowed three-arm training by about 1.4 times its CPU time (60-150 ms of CPU for 14 MB on two
+# busy cores, 90 ms more per epoch with one after every epoch), so 300 keeps resume checkpoints
+# near 0.5 % of the time; for three arms of the tutorial's network here, one every 20-45 s.
+RESUME_COST_RATIO = 300
+# ...and never closer than this, the first one included: a crash costs at most this much training
+# beyond the spacing, and a run shorter than this keeps none (one after its first epoch, only to
+# measure what it costs, was 1.5 % of a 16-epoch three-arm run here).
+RESUME_MIN_S = 10.0
 
 
 class ClaimLost(Exception):
@@ -116,13 +120,13 @@ class _Writer(threading.Thread):
         """Whether to keep a resume checkpoint after this epoch. After the last epoch the run
         finishes instead; otherwise as REGLAB_RESUME_EVERY says: after every epoch (0), every so
         many seconds of training, or ('auto') once the training since the last one is
-        RESUME_COST_RATIO times the CPU time that one took to store, so that they take about 1 %
-        of the time (after every one-second epoch they cost 8-20 %)."""
+        RESUME_COST_RATIO times the CPU time that one took to store, so that they take about 0.5 %
+        of the time (after every one-second epoch they cost 8-20 %), and at least RESUME_MIN_S."""
         if epoch == self.epochs:
             return False
         every = self.worker.settings.resume_every
         if every == "auto":
-            every = self.state_cost * RESUME_COST_RATIO
+            every = max(self.state_cost * RESUME_COST_RATIO, RESUME_MIN_S)
         if time.monotonic() - self.last_state < every:
             return False
         self.last_state = time.monotonic()

@@ -1,5 +1,5 @@
 """When the worker keeps a resume checkpoint (REGLAB_RESUME_EVERY): after every epoch, every so
-many seconds, or ('auto', the default) as often as keeps their measured cost near 1 %."""
+many seconds, or ('auto', the default) as often as keeps their measured cost near 0.5 %."""
 
 import threading
 import time
@@ -53,16 +53,20 @@ def test_every_epoch_and_every_n_seconds(settings):
 def test_auto_spaces_states_by_what_the_last_one_cost(settings, monkeypatch):
     settings.resume_every = "auto"
     writer = _writer(settings)
-    assert writer.state_due(1)  # the first one is taken, and measured
+    assert not writer.state_due(1)  # none in the first RESUME_MIN_S of training
+    monkeypatch.setattr(loop, "RESUME_MIN_S", 0.2)
+    time.sleep(0.25)
+    assert writer.state_due(1)  # then the first one is taken, and measured
     assert not writer.state_due(2)  # not another while that one is still being stored
 
     writer.submit([_report_with_state(settings)])  # a real resume state, really committed
     writer.close()
     cost = writer.state_cost
     assert 0 < cost < 10
-    assert not writer.state_due(3)  # 100 x its cost has not passed yet
+    assert not writer.state_due(3)  # 300 x its cost has not passed yet
 
-    monkeypatch.setattr(loop, "RESUME_COST_RATIO", 1.0)  # so the test need not wait 100 x cost
+    monkeypatch.setattr(loop, "RESUME_COST_RATIO", 1.0)  # so the test need not wait 300 x cost
+    monkeypatch.setattr(loop, "RESUME_MIN_S", 0.0)
     writer.last_state = time.monotonic()
     time.sleep(cost * 1.1)
     assert writer.state_due(4)
