@@ -174,8 +174,11 @@ def test_paused_worker_cannot_write_after_its_run_was_taken_back(backend, settin
 
 
 def test_sigterm_requeues_the_run_and_it_completes_later(settings, processes):
+    # A resume state after every epoch, and enough epochs that the signal lands mid-run (six
+    # epochs of this size could all finish before it arrived).
+    settings.resume_every = 0.0
     engine = get_engine(settings.db_url)
-    exp = launch(engine, {**LONG, "epochs": 6}, ["a"])
+    exp = launch(engine, {**LONG, "epochs": 30}, ["a"])
     (run,) = runs(engine, exp)
     w = processes.worker()
     _kill_when(engine, run.id, 2, w, signal.SIGTERM)
@@ -186,7 +189,7 @@ def test_sigterm_requeues_the_run_and_it_completes_later(settings, processes):
     assert run.status == RunStatus.queued and "another one will resume it" in run.error
     processes.worker()
     wait_for(lambda: runs(engine, exp)[0].status == RunStatus.succeeded, timeout=120)
-    assert epochs_of(engine, run.id) == list(range(1, 7))
+    assert epochs_of(engine, run.id) == list(range(1, 31))
 
 
 def test_failure_marks_the_run_failed_and_the_worker_lives_on(settings, processes):

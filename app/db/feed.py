@@ -3,12 +3,12 @@
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, update
+from sqlalchemy import Connection, Engine, delete, func, insert, update
 from sqlmodel import Session, select
 
 from app.db import bins
 from app.db.engine import read_session, write_session
-from app.db.models import Change, EpochMetric, Histogram, Run, RunState, utcnow
+from app.db.models import Change, EpochMetric, Histogram, Run, RunState, RunStatus, utcnow
 from app.db.queue import Claim, fenced_run
 
 METRIC_FIELDS = (
@@ -65,12 +65,60 @@ class _Lost(Exception):
 
 def write_epochs(engine: Engine, rows: list[EpochRow]) -> bool:
     """Epochs of several arms trained together, in one transaction (metrics, histograms, resume
-    checkpoints, changes). False, and nothing written, if any of their claims was lost."""
+    checkpoints, changes). False, and nothing written, if any of their claims was lost.
+
+    Core statements, one per table for all arms, not ORM objects: the writer thread shares the
+    GIL with training, and the ORM's unit of work was 90 % of this transaction's CPU time (2.7 ms
+    per epoch of three arms), which cost several times that in training time."""
     try:
         with write_session(engine) as s:
+            conn = s.connection()
             for r in rows:
-                if not _add_epoch(s, r):
+                if not _advance(conn, r.claim, r.epoch):
                     raise _Lost
+            now = utcnow()
+            conn.execute(
+                insert(EpochMetric),
+                [
+                    {
+                        "run_id": r.claim.run_id,
+                        "epoch": r.epoch,
+                        "layers": r.layers,
+                        "created_at": now,
+                        **r.metrics,
+                    }
+                    for r in rows
+                ],
+            )
+            hists = [
+                {
+                    "run_id": r.claim.run_id,
+                    "epoch": r.epoch,
+                    "layer": layer,
+                    "level": level,
+                    "counts": counts,
+                }
+                for r in rows
+                for layer, (level, counts) in r.histograms.items()
+            ]
+            if hists:
+                conn.execute(insert(Histogram), hists)
+            for r in rows:
+                if r.resume is not None:  # the resume checkpoint moves with the metrics, atomically
+                    _store_resume(conn, r.claim.run_id, r.epoch, r.resume, now)
+            conn.execute(
+                insert(Change),
+                [
+                    {
+                        "experiment_id": r.claim.experiment_id,
+                        "run_id": r.claim.run_id,
+                        "kind": "epoch",
+                        "epoch": r.epoch,
+                        "created_at": now,
+                    }
+                    for r in rows
+                ],
+            )
     except _Lost:
         return False
     return True
@@ -89,27 +137,30 @@ def write_epoch(
     return write_epochs(engine, [EpochRow(claim, epoch, metrics, layers, histograms, resume)])
 
 
-def _add_epoch(s: Session, r: EpochRow) -> bool:
-    run = fenced_run(s, r.claim)
-    if run is None:
-        return False
-    s.add(EpochMetric(run_id=run.id, epoch=r.epoch, layers=r.layers, **r.metrics))
-    for layer, (level, counts) in r.histograms.items():
-        s.add(Histogram(run_id=run.id, epoch=r.epoch, layer=layer, level=level, counts=counts))
-    run.epochs_done = r.epoch
-    s.add(run)
-    if r.resume is not None:  # the resume checkpoint moves with the metrics, atomically
-        # An UPDATE, not get-and-modify: loading the old state (megabytes) only to replace it
-        # made this the slowest part of an epoch.
-        replaced = s.exec(
-            update(RunState)
-            .where(RunState.run_id == run.id)
-            .values(epoch=r.epoch, data=r.resume, updated_at=utcnow())
+def _advance(conn: Connection, claim: Claim, epoch: int) -> bool:
+    """Record the arm's epoch, fenced: only while this claim still holds the running run."""
+    done = conn.execute(
+        update(Run)
+        .where(
+            Run.id == claim.run_id,
+            Run.claim_token == claim.token,
+            Run.status == RunStatus.running,
         )
-        if replaced.rowcount == 0:
-            s.add(RunState(run_id=run.id, epoch=r.epoch, data=r.resume))
-    s.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="epoch", epoch=r.epoch))
-    return True
+        .values(epochs_done=epoch)
+    )
+    return done.rowcount == 1
+
+
+def _store_resume(conn: Connection, run_id: int, epoch: int, data: bytes, now) -> None:
+    # An UPDATE, not get-and-modify: loading the old state (megabytes) only to replace it made
+    # this the slowest part of an epoch.
+    replaced = conn.execute(
+        update(RunState)
+        .where(RunState.run_id == run_id)
+        .values(epoch=epoch, data=data, updated_at=now)
+    )
+    if replaced.rowcount == 0:
+        conn.execute(insert(RunState).values(run_id=run_id, epoch=epoch, data=data, updated_at=now))
 
 
 def load_resume(engine: Engine, claim: Claim) -> tuple[int, bytes] | None:
