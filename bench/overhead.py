@@ -4,10 +4,10 @@ a real SQLite file, the heartbeat and cancel checks) against the bare training l
 
 Epoch time is the wall time from one epoch's report to the next: for the bare loop, when train
 returns each epoch; for the worker, when each epoch's row was written (EpochMetric.created_at).
-Epoch 1 warms up and is left out of both. A run is 30 epochs (12-15 s here), so `auto` keeps one
-resume state in it (the first after 10 s of training) besides its steady cadence. Means over the
-epochs, not medians, so a resume state's epoch cannot hide. Then each part of the measuring path
-alone, as CPU time per epoch: what it takes from training, whatever the drift does.
+Epoch 1 warms up and is left out of both, after a short warm-up run of each. A run is 30 epochs
+(12-15 s here), so `auto` keeps one resume state in it (the first after 10 s of training). Means
+over the epochs, not medians, so a resume state's epoch cannot hide. Then each part of the
+measuring path alone, as CPU time per epoch: what it takes from training, whatever the drift does.
 
 The machine's speed drifts by 10-20 % over seconds, more than what is measured here, so the two
 run in rounds, back to back in alternating order, and the ratio is taken per round; the median
@@ -54,8 +54,9 @@ def intervals(stamps: list[float]) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
-def bare_epochs(data, device) -> list[float]:
-    cfgs = [TrainConfig.from_dict({**EXPERIMENT, **arm, "arm": name}) for name, arm in ARMS]
+def bare_epochs(data, device, epochs: int = EXPERIMENT["epochs"]) -> list[float]:
+    experiment = {**EXPERIMENT, "epochs": epochs}
+    cfgs = [TrainConfig.from_dict({**experiment, **arm, "arm": name}) for name, arm in ARMS]
     stamps = []
     train_lockstep(
         cfgs,
@@ -67,11 +68,11 @@ def bare_epochs(data, device) -> list[float]:
     return intervals(stamps)
 
 
-def full_epochs(resume_every: float | str) -> list[float]:
+def full_epochs(resume_every: float | str, epochs: int = EXPERIMENT["epochs"]) -> list[float]:
     home = Path(tempfile.mkdtemp(prefix="reglab-bench-"))
     settings = Settings(home=home, data_dir=DATA, download=False, resume_every=resume_every)
     engine = get_engine(settings.db_url)
-    queue.create_experiment(engine, "bench", EXPERIMENT, ARMS)
+    queue.create_experiment(engine, "bench", {**EXPERIMENT, "epochs": epochs}, ARMS)
     Worker(settings).run_forever(exit_when_idle=True)
     with read_session(engine) as s:
         made = s.exec(
@@ -160,6 +161,10 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = load_data(TrainConfig.from_dict(EXPERIMENT), DATA, False, device)
     ways = {"off": lambda: bare_epochs(data, device), "on": lambda: full_epochs(resume_every)}
+    # One short run of each first: the first worker in a process pays one-time costs (the
+    # database's first connections and migrations, allocator growth) that are not per epoch.
+    bare_epochs(data, device, epochs=3)
+    full_epochs(resume_every, epochs=3)
     ratios, means = [], {name: [] for name in ways}
     for r in range(rounds):
         order = list(ways) if r % 2 == 0 else list(reversed(ways))
