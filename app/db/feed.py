@@ -1,6 +1,7 @@
 """Metrics in (the worker, one transaction per epoch) and the change feed out (the server)."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, update
@@ -69,7 +70,8 @@ def write_epochs(engine: Engine, rows: list[EpochRow]) -> bool:
 
     Core statements, one per table for all arms, not ORM objects: the writer thread shares the
     GIL with training, and the ORM's unit of work was 90 % of this transaction's CPU time (2.7 ms
-    per epoch of three arms), which cost several times that in training time."""
+    per epoch of three arms, 0.9 ms now); switching the commit off inside a worker sped its
+    epochs up by several times that."""
     try:
         with write_session(engine) as s:
             conn = s.connection()
@@ -151,7 +153,7 @@ def _advance(conn: Connection, claim: Claim, epoch: int) -> bool:
     return done.rowcount == 1
 
 
-def _store_resume(conn: Connection, run_id: int, epoch: int, data: bytes, now) -> None:
+def _store_resume(conn: Connection, run_id: int, epoch: int, data: bytes, now: datetime) -> None:
     # An UPDATE, not get-and-modify: loading the old state (megabytes) only to replace it made
     # this the slowest part of an epoch.
     replaced = conn.execute(
