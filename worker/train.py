@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker import data as D
-from worker.augment import augment, epoch_draws
+from worker.augment import affine_matrices, epoch_draws, warp
 from worker.config import TrainConfig
 from worker.models import build_model
 from worker.regularize import (
@@ -161,17 +161,22 @@ def epoch_batches(
     augmentation applied (training batches only). Stops between batches when asked."""
     n, device = len(split), split.y.device
     order = epoch_order(n, cfg.seed, epoch).to(device)
-    draws = epoch_draws(n, cfg.seed, epoch).to(device) if cfg.augment else None
+    # Every image's warp for the epoch at once: per batch, twenty small ops cost 80 us.
+    thetas = (
+        affine_matrices(
+            epoch_draws(n, cfg.seed, epoch).to(device), cfg.aug_flip, cfg.aug_rotate, cfg.aug_scale
+        )
+        if cfg.augment
+        else None
+    )
     for i in range(0, n, cfg.batch_size):
         if should_stop():
             raise Stopped(f"stopped during epoch {epoch}")
         idx = order[i : i + cfg.batch_size]
         xb, yb = split.take(idx)
         xb = D.as_float(xb)
-        if draws is not None:
-            xb = augment(
-                xb, draws[i : i + cfg.batch_size], cfg.aug_flip, cfg.aug_rotate, cfg.aug_scale
-            )
+        if thetas is not None:
+            xb = warp(xb, thetas[i : i + cfg.batch_size])
         yield xb, yb
 
 

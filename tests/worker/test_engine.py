@@ -175,6 +175,15 @@ def test_identity_draws_leave_images_unchanged():
     assert torch.allclose(A.augment(x, u, True, 15, 0.8), x, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(32, 1, 28, 28), (5, 3, 32, 32)])
+def test_warp_samples_where_affine_grid_does(shape):
+    x = torch.rand(shape)
+    theta = A.affine_matrices(torch.rand(shape[0], 6), True, 30.0, 0.5)
+    grid = F.affine_grid(theta, list(shape), align_corners=False)
+    expected = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    assert torch.allclose(A.warp(x, theta), expected, atol=1e-5)
+
+
 def test_flip_mirrors_and_draws_differ_per_image():
     x = torch.rand(2, 1, 28, 28)
     u = torch.tensor([[0.1, 0.5, 1.0, 0.5, 0.5, 0.5], [0.9, 0.5, 1.0, 0.5, 0.5, 0.5]])
@@ -191,13 +200,13 @@ def test_augmentation_touches_training_batches_only(data, monkeypatch):
     train_split, val_split = data
     val_before = val_split.x.clone()
     seen = []
-    real = A.augment
+    real = A.warp
 
-    def spy(x, u, *args):
+    def spy(x, theta):
         seen.append(x.shape[0])
-        return real(x, u, *args)
+        return real(x, theta)
 
-    monkeypatch.setattr(T, "augment", spy)
+    monkeypatch.setattr(T, "warp", spy)
     cfg = small(augment=True, aug_rotate=30, aug_scale=0.5)
     result, reports = run(cfg, data)
     assert sum(seen) == cfg.epochs * len(train_split)  # every training image, once per epoch
