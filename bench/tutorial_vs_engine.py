@@ -4,10 +4,11 @@ Tutorial: torchvision MNIST with per-sample ToTensor (and, with augmentation, pe
 rotation and resized crop) through a DataLoader, batch 32, the 784-500-10 network, cross-entropy
 plus the arm's L1/L2 term, Adam, the arms one after the other, a validation pass per epoch.
 reglab: the worker's engine on the same 5,000 images (lockstep arms, batch augmentation on the
-device, per-epoch statistics and histograms). Run: python bench/tutorial_vs_engine.py
+device, per-epoch statistics and histograms). Run: python -m bench.tutorial_vs_engine
 """
 
 import argparse
+import statistics
 
 import torch
 import torch.nn.functional as F
@@ -94,16 +95,31 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--val", type=int, default=3000)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    header("tutorial pipeline vs reglab engine: 3 arms, batch 32, 5,000 images")
+    header(
+        f"tutorial pipeline vs reglab engine: 3 arms, batch 32, 5,000 images "
+        f"({args.rounds} alternating rounds, median)"
+    )
     for augment in (False, True):
-        t_tut, n_tut = timed(tutorial, args.epochs, augment, args.val)
-        t_eng, n_eng = timed(engine, args.epochs, augment, args.val)
+        # Back to back in alternating order, the ratio per round: the machine's speed drifts,
+        # and reglab's runs are short enough that one slow stretch can move a single timing.
+        ratios, rates = [], {"tutorial": [], "reglab": []}
+        for r in range(args.rounds):
+            ways = [("tutorial", tutorial), ("reglab", engine)]
+            took = {}
+            for name, fn in ways if r % 2 == 0 else reversed(ways):
+                t, n = timed(fn, args.epochs, augment, args.val)
+                took[name] = t / n  # seconds per image
+                rates[name].append(n / t)
+            ratios.append(took["tutorial"] / took["reglab"])
         label = "with augmentation   " if augment else "without augmentation"
         print(
-            f"   {label}: tutorial {n_tut / t_tut:8,.0f} img/s ({t_tut:5.1f} s)   "
-            f"reglab {n_eng / t_eng:8,.0f} img/s ({t_eng:5.1f} s)   "
-            f"speedup {t_tut / t_eng * n_eng / n_tut:5.2f}x"
+            f"   {label}: tutorial {statistics.median(rates['tutorial']):8,.0f} img/s   "
+            f"reglab {statistics.median(rates['reglab']):8,.0f} img/s   "
+            f"speedup {statistics.median(ratios):5.2f}x "
+            f"(rounds {min(ratios):.2f}-{max(ratios):.2f})",
+            flush=True,
         )
 
 
