@@ -172,7 +172,7 @@ def test_batch_norm_evaluates_with_running_statistics(data):
 def test_identity_draws_leave_images_unchanged():
     x = torch.rand(4, 1, 28, 28)
     u = torch.tensor([[0.9, 0.5, 1.0, 0.5, 0.5, 0.5]] * 4)  # no flip, 0 deg, whole image, centred
-    assert torch.allclose(A.augment(x, u, True, 15, 0.8), x, atol=1e-5)
+    assert torch.allclose(A.warp(x, A.affine_matrices(u, True, 15, 0.8)), x, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(32, 1, 28, 28), (5, 3, 32, 32)])
@@ -187,7 +187,7 @@ def test_warp_samples_where_affine_grid_does(shape):
 def test_flip_mirrors_and_draws_differ_per_image():
     x = torch.rand(2, 1, 28, 28)
     u = torch.tensor([[0.1, 0.5, 1.0, 0.5, 0.5, 0.5], [0.9, 0.5, 1.0, 0.5, 0.5, 0.5]])
-    out = A.augment(x, u, True, 0, 1.0)
+    out = A.warp(x, A.affine_matrices(u, True, 0, 1.0))
     assert torch.allclose(out[0], x[0].flip(-1), atol=1e-5)  # the first image flipped
     assert torch.allclose(out[1], x[1], atol=1e-5)  # the second one not
     draws = A.epoch_draws(100, seed=0, epoch=1)
