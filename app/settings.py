@@ -66,7 +66,13 @@ class Settings(BaseSettings):
     lockstep: bool = Field(
         True, description="Train compatible arms of an experiment as one computation."
     )
-    max_group: int = Field(16, ge=1, le=64, description="Arms trained in lockstep at most.")
+    max_group: int = Field(
+        16,
+        ge=1,
+        le=64,
+        description="Arms trained in lockstep at most; on the CPU also no more than keep their "
+        "training state in the last-level cache (lockstep is slower past it).",
+    )
 
     @property
     def resolved_home(self) -> Path:  # derived on each use: settings may be changed in place

@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 
 from app.db import bins
 from app.db.engine import read_session, write_session
-from app.db.models import Change, EpochMetric, Histogram, Run, RunState, RunStatus, utcnow
-from app.db.queue import Claim, fenced_run
+from app.db.models import Change, EpochMetric, Histogram, Run, RunState, utcnow
+from app.db.queue import Claim, fenced_run, held
 
 METRIC_FIELDS = (
     "train_loss",
@@ -141,15 +141,7 @@ def write_epoch(
 
 def _advance(conn: Connection, claim: Claim, epoch: int) -> bool:
     """Record the arm's epoch, fenced: only while this claim still holds the running run."""
-    done = conn.execute(
-        update(Run)
-        .where(
-            Run.id == claim.run_id,
-            Run.claim_token == claim.token,
-            Run.status == RunStatus.running,
-        )
-        .values(epochs_done=epoch)
-    )
+    done = conn.execute(update(Run).where(held([claim])).values(epochs_done=epoch))
     return done.rowcount == 1
 
 

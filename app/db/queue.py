@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, update
 from sqlmodel import Session, col, select
 
 from app.db.engine import read_session, write_session
@@ -150,19 +150,21 @@ def claim_more(engine: Engine, worker_id: str, claim: Claim, run_ids: list[int])
         return [_take(s, run, worker_id, claim.token) for run in runs]
 
 
+def held(claims: list[Claim]) -> ColumnElement[bool]:
+    """The fence in SQL: these runs are still running under this claim's token. An UPDATE
+    conditioned on it changes nothing for a claim that was taken back (its row count says so)."""
+    return and_(
+        col(Run.id).in_([c.run_id for c in claims]),
+        Run.claim_token == claims[0].token,
+        Run.status == RunStatus.running,
+    )
+
+
 def heartbeat(engine: Engine, claims: list[Claim], worker_id: str) -> bool:
     """Record that the worker is alive. False when any of its claims was taken back."""
     now = utcnow()
     with write_session(engine) as s:
-        result = s.exec(
-            update(Run)
-            .where(
-                col(Run.id).in_([c.run_id for c in claims]),
-                Run.claim_token == claims[0].token,
-                Run.status == RunStatus.running,
-            )
-            .values(heartbeat_at=now)
-        )
+        result = s.exec(update(Run).where(held(claims)).values(heartbeat_at=now))
         s.exec(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
         return result.rowcount == len(claims)
 
