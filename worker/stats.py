@@ -36,7 +36,8 @@ def layer_stats(state: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
             l1 / n,
             l1,
             (a64 * a64).sum(),
-            torch.count_nonzero(a == 0).to(f64) / n,
+            # n minus the nonzeros: as exact as counting a == 0, in half the time (no bool copy).
+            (n - torch.count_nonzero(a)).to(f64) / n,
             torch.count_nonzero(a < NEAR_ZERO).to(f64) / n,
             a.max().to(f64),
         ]
