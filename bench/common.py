@@ -1,6 +1,8 @@
 """Shared by the benchmark scripts: where the data is, timing, printing."""
 
+import math
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -32,3 +34,29 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 
 def header(title: str) -> None:
     print(f"== {title}\n   on {machine()}")
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free confidence interval for the median of what the rounds sample (the sign
+    test's): the k-th smallest and the k-th largest round, k as large as keeps the coverage. None
+    when there are too few rounds for one (fewer than 6 at 95 %). The machine's drift is neither
+    normal nor steady, so no mean and standard error."""
+    xs, n = sorted(values), len(values)
+    k, tail = 0, 0.0
+    while k < n and tail + math.comb(n, k) / 2**n <= (1 - confidence) / 2:
+        tail += math.comb(n, k) / 2**n
+        k += 1
+    return (xs[k - 1], xs[n - k]) if k else None
+
+
+def summary(ratios: list[float], digits: int = 3) -> str:
+    """The median round, its 95 % interval and the range: '1.050 (95 % CI 0.99-1.10; 8 rounds
+    0.98-1.17)'. A target is shown met only where the whole interval meets it."""
+    ci = median_interval(ratios)
+    interval = "too few rounds for a CI; "
+    if ci:
+        interval = f"95 % CI {ci[0]:.{digits}f}-{ci[1]:.{digits}f}; "
+    return (
+        f"{statistics.median(ratios):.{digits}f} ({interval}{len(ratios)} rounds "
+        f"{min(ratios):.{digits}f}-{max(ratios):.{digits}f})"
+    )

@@ -4,8 +4,8 @@ One by one is how a worker trains a lone arm: the same engine with one arm. Lock
 worker groups arms: at most `group_limit` of them (on the CPU, as many as keep their training state
 in the last-level cache), so a ten-point sweep trains as several groups. Each case runs in rounds,
 the two ways back to back in alternating order; the ratio is taken per round (the machine's speed
-drifts between rounds, much less within one) and the median of the rounds is printed with its
-range. Run: python -m bench.lockstep [rounds]
+drifts between rounds, much less within one) and the median of the rounds is printed with its 95 %
+confidence interval and range. Run: python -m bench.lockstep [rounds]
 """
 
 import dataclasses
@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from bench.common import DATA, header, timed
+from bench.common import DATA, header, summary, timed
 from worker.config import TrainConfig
 from worker.lockstep import group_limit, train_lockstep
 from worker.train import load_data
@@ -43,7 +43,7 @@ def compare(label: str, cfgs: list[TrainConfig], data, device, rounds: int) -> N
     seq, lock = (statistics.median(times[name]) for name in ways)
     print(
         f"   {label:36s} groups {sizes:9s} one by one {seq:5.2f} s  lockstep {lock:5.2f} s"
-        f"  speedup {statistics.median(ratios):.3f}x (rounds {min(ratios):.2f}-{max(ratios):.2f})",
+        f"  speedup {summary(ratios)}",
         flush=True,
     )
 

@@ -11,7 +11,8 @@ measuring path alone, as CPU time per epoch: what it takes from training, whatev
 
 The machine's speed drifts by 10-20 % over seconds, more than what is measured here, so the two
 run in rounds, back to back in alternating order, and the ratio is taken per round; the median
-round is printed with the range. Run: python -m bench.overhead [rounds] [--resume-every-epoch]
+round is printed with its 95 % confidence interval and the range.
+Run: python -m bench.overhead [rounds] [--resume-every-epoch]
 """
 
 import statistics
@@ -27,7 +28,7 @@ from app.db import feed, queue
 from app.db.engine import get_engine, read_session
 from app.db.models import EpochMetric
 from app.settings import Settings
-from bench.common import DATA, header
+from bench.common import DATA, header, summary
 from worker import checkpoint
 from worker.config import TrainConfig
 from worker.lockstep import Lockstep, train_lockstep
@@ -180,7 +181,7 @@ def main() -> None:
     off, on = (statistics.median(means[name]) for name in ways)
     print(
         f"   median epoch: off {off * 1000:.0f} ms, on {on * 1000:.0f} ms; on / off = "
-        f"{statistics.median(ratios):.3f} (median round; range {min(ratios):.3f}-{max(ratios):.3f})"
+        f"{summary(ratios)}"
     )
     parts(data, device, off * 1000)
 

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from bench.common import DATA, header, timed
+from bench.common import DATA, header, summary, timed
 from worker.config import TrainConfig
 from worker.lockstep import train_lockstep
 from worker.train import load_data
@@ -95,7 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--val", type=int, default=3000)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=6)
     args = ap.parse_args()
     header(
         f"tutorial pipeline vs reglab engine: 3 arms, batch 32, 5,000 images "
@@ -117,8 +117,7 @@ def main() -> None:
         print(
             f"   {label}: tutorial {statistics.median(rates['tutorial']):8,.0f} img/s   "
             f"reglab {statistics.median(rates['reglab']):8,.0f} img/s   "
-            f"speedup {statistics.median(ratios):5.2f}x "
-            f"(rounds {min(ratios):.2f}-{max(ratios):.2f})",
+            f"speedup {summary(ratios, digits=2)}",
             flush=True,
         )
 
