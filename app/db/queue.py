@@ -170,12 +170,14 @@ def heartbeat(engine: Engine, claims: list[Claim], worker_id: str) -> bool:
 
 
 def cancel_requested(engine: Engine, claims: list[Claim]) -> bool:
-    """Whether the user asked to stop these runs (cancel acts on whole experiments)."""
-    with read_session(engine) as s:
-        flags = s.exec(
-            select(Run.cancel_requested).where(col(Run.id).in_([c.run_id for c in claims]))
-        ).all()
-        return any(flags)
+    """Whether the user asked to stop these runs (cancel acts on whole experiments).
+
+    On a plain connection, not a Session: a worker asks four times a second, from a thread that
+    shares the GIL with training, and the Session's bookkeeping was 60 % of the check's CPU time
+    (400 us a check here, 160 us without it)."""
+    query = select(Run.cancel_requested).where(col(Run.id).in_([c.run_id for c in claims]))
+    with engine.connect() as conn:
+        return any(conn.execute(query).scalars())
 
 
 def fenced_run(s: Session, claim: Claim) -> Run | None:
