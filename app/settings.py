@@ -41,8 +41,10 @@ class Settings(BaseSettings):
         description="Ceiling on an experiment's parameters x training images x epochs x arms.",
     )
 
-    # Queue timing. The worker polls often (a claim is one indexed query) so a run starts at once.
-    poll_interval: float = Field(0.1, gt=0, le=5)
+    # Queue timing. An idle worker looks at the queue 20 times a second (a read of one index that
+    # takes no lock, about 0.2 ms of CPU) and claims only what it finds: a run starts within
+    # 100 ms of its commit (bench/pickup.py).
+    poll_interval: float = Field(0.05, gt=0, le=5)
     heartbeat_interval: float = Field(2.0, gt=0)
     stall_timeout: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1)

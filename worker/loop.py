@@ -200,7 +200,10 @@ class Worker:
                     queue.requeue_stalled(
                         self.engine, self.settings.stall_timeout, self.settings.max_attempts
                     )
-                claim = queue.claim_next(self.engine, self.id)
+                # Look first, claim only what is there: an idle worker polls often (the issue
+                # asks for a pickup within 100 ms), and a claim is a write transaction.
+                queued = queue.has_queued(self.engine)
+                claim = queue.claim_next(self.engine, self.id) if queued else None
             except OperationalError:  # the database is away or locked: wait, do not die
                 log.exception("worker %s: the queue is unreachable; retrying", self.id)
                 self.shutdown.wait(1.0)

@@ -72,6 +72,15 @@ def register_worker(engine: Engine, host: str, pid: int, device: str) -> str:
     return worker_id
 
 
+def has_queued(engine: Engine) -> bool:
+    """Whether any run waits for a worker. A plain read takes no lock (WAL readers run beside the
+    writer), so an idle worker can look every few tens of milliseconds and take claim_next's
+    write lock only when there is something to claim."""
+    query = select(Run.id).where(Run.status == RunStatus.queued).limit(1)
+    with engine.connect() as conn:
+        return conn.execute(query).first() is not None
+
+
 def claim_next(engine: Engine, worker_id: str) -> Claim | None:
     """Atomically take the oldest queued run.
 

@@ -178,3 +178,18 @@ def test_a_lagging_resume_state_drops_the_epochs_after_it(engine):
     with read_session(engine) as s:
         assert [m.epoch for m in s.exec(select(EpochMetric).order_by(EpochMetric.epoch))] == [1, 2]
         assert s.get(Run, c2.run_id).epochs_done == 2
+
+
+def test_has_queued_says_whether_a_claim_would_find_a_run(engine):
+    w = queue.register_worker(engine, "h", 1, "cpu")
+    assert not queue.has_queued(engine) and queue.claim_next(engine, w) is None
+    exp = make(engine, n_arms=2)
+    assert queue.has_queued(engine)
+    first = queue.claim_next(engine, w)
+    assert queue.has_queued(engine)  # the second arm still waits
+    queue.claim_next(engine, w)
+    assert not queue.has_queued(engine)  # both running: nothing left to claim
+    queue.release(engine, first, "back to the queue")
+    assert queue.has_queued(engine)
+    queue.request_cancel(engine, exp.id)
+    assert not queue.has_queued(engine)  # cancel takes queued runs off at once
