@@ -1,12 +1,14 @@
 """From a run's commit to the queue to an idle worker claiming it: a real worker process polling a
-real SQLite file. Each experiment is queued at a random moment of the worker's polling cycle, and
-only after the previous one finished, so every sample is an idle worker's pickup. Latency is the
-run's started_at (set in the claim's transaction) minus its created_at (set before the queueing
-commit): slightly more than the true figure. Run: python -m bench.pickup [samples]
+new SQLite file (whatever REGLAB_DATABASE_URL says). Each experiment is queued at a random moment
+of the worker's polling cycle, and only after the previous one finished, so every sample is an
+idle worker's pickup. Latency is the run's started_at (stamped in the claim's transaction) minus
+its created_at (stamped in the queueing one), each just before its commit: approximately commit
+to claim. Run: python -m bench.pickup [samples]
 """
 
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,9 +61,10 @@ def registered(engine) -> Worker | None:
 
 
 def main() -> None:
-    samples = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    samples = max(1, int(sys.argv[1])) if len(sys.argv) > 1 else 40
     home = Path(tempfile.mkdtemp(prefix="reglab-pickup-"))
-    settings = Settings(home=home, data_dir=DATA, download=False)
+    db_url = f"sqlite:///{home / 'reglab.db'}"  # never the user's own database
+    settings = Settings(home=home, database_url=db_url, data_dir=DATA, download=False)
     header(
         f"queued run -> claimed by an idle worker ({samples} runs, polling every "
         f"{settings.poll_interval * 1000:.0f} ms)"
@@ -70,6 +73,7 @@ def main() -> None:
     env = {
         **os.environ,
         "REGLAB_HOME": str(home),
+        "REGLAB_DATABASE_URL": db_url,
         "REGLAB_DATA_DIR": str(DATA),
         "REGLAB_DOWNLOAD": "false",
     }
@@ -78,7 +82,7 @@ def main() -> None:
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(home / "worker.log").open("w"),  # read it if the worker never claims
     )
     rng = random.Random(0)
     ms = []
@@ -90,9 +94,13 @@ def main() -> None:
             run = wait_for(started, engine, exp.id)
             ms.append((run.started_at - run.created_at).total_seconds() * 1000)
             wait_for(finished, engine, exp.id)
+    except TimeoutError:
+        print((home / "worker.log").read_text()[-4000:], file=sys.stderr)
+        raise
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    shutil.rmtree(home, ignore_errors=True)
     ms.sort()
     p95 = ms[int(0.95 * (len(ms) - 1))]
     print(

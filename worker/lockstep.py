@@ -206,7 +206,7 @@ class Lockstep:
         # applies it.
         self.opt = optimizer_for(base, list(self.model.parameters()))
         self.opt_step = OptimizerStep(self.opt)
-        self._views: dict[nn.Parameter, tuple] = {}  # see _rows
+        self._views: dict[nn.Parameter, tuple[torch.Tensor, ...]] = {}  # see _rows
         self._zero = torch.zeros((), device=device)  # an arm without a penalty
         self._terms()
 
@@ -243,30 +243,26 @@ class Lockstep:
         Outside autograd and only for the arms that have a penalty, so lockstep costs no more
         than those arms' own penalties would one by one (lambda * sign(w) and 2 * lambda * w are
         exactly the gradients autograd would give). Each arm's terms add up in the one-by-one
-        order, on per-arm views taken once: selecting rows and adding into a (K,) total per term
-        made this step a fifth slower than the same arms' penalties one by one.
+        order, on per-arm views: selecting rows and adding into a (K,) total per term made this
+        step a fifth slower than the same arms' penalties one by one.
         """
         if not self.penalties:
             return None
         values: list[torch.Tensor | None] = [None] * self.model.k
         for p, arms in self.penalties:
-            weights, grads = self._rows(p)
+            weights, grads = self._rows(p), p.grad.unbind(0)
             for a, l1, l2 in arms:
                 v = add_penalty(weights[a], grads[a], l1, l2)
                 values[a] = v if values[a] is None else values[a].add_(v)
         return torch.stack([self._zero if v is None else v for v in values])
 
-    def _rows(self, p: nn.Parameter) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-        """p's and p.grad's per-arm views. The parameters are updated in place, so their views
-        hold; the gradient buffer is kept by the hand-written backward, but autograd (compile,
-        bf16) makes a new one each step."""
-        weights, grad, grads = self._views.get(p, (None, None, None))
-        if weights is None:
-            weights = p.detach().unbind(0)
-        if grad is not p.grad:
-            grad, grads = p.grad, p.grad.unbind(0)
-        self._views[p] = (weights, grad, grads)
-        return weights, grads
+    def _rows(self, p: nn.Parameter) -> tuple[torch.Tensor, ...]:
+        """p's per-arm views, taken once: parameters are updated in place, so they hold. (Not the
+        gradient's: autograd, under compile or bf16, makes a new one each step, and a kept view
+        would keep the old one alive.)"""
+        if p not in self._views:
+            self._views[p] = p.detach().unbind(0)
+        return self._views[p]
 
     def step(self) -> None:
         lr = self.opt.param_groups[0]["lr"]

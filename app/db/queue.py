@@ -73,9 +73,9 @@ def register_worker(engine: Engine, host: str, pid: int, device: str) -> str:
 
 
 def has_queued(engine: Engine) -> bool:
-    """Whether any run waits for a worker. A plain read takes no lock (WAL readers run beside the
-    writer), so an idle worker can look every few tens of milliseconds and take claim_next's
-    write lock only when there is something to claim."""
+    """Whether any run waits for a worker. A plain read takes no write lock (WAL readers run
+    beside the writer), so an idle worker can look every few tens of milliseconds and take
+    claim_next's write lock only when there is something to claim."""
     query = select(Run.id).where(Run.status == RunStatus.queued).limit(1)
     with engine.connect() as conn:
         return conn.execute(query).first() is not None
@@ -182,7 +182,7 @@ def cancel_requested(engine: Engine, claims: list[Claim]) -> bool:
     """Whether the user asked to stop these runs (cancel acts on whole experiments).
 
     On a plain connection, not a Session: a worker asks four times a second, from a thread that
-    shares the GIL with training, and the Session's bookkeeping was 60 % of the check's CPU time
+    shares the GIL with training, and the Session's bookkeeping was half of the check's CPU time
     (405 us of CPU a check here, 200 us without it)."""
     query = select(Run.cancel_requested).where(col(Run.id).in_([c.run_id for c in claims]))
     with engine.connect() as conn:
