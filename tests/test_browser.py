@@ -209,9 +209,23 @@ def test_cancel_from_the_page(page, processes):
     processes.worker()
     page.goto(f"{url}/experiments/{exp['id']}")
     page.wait_for_selector('#run-1 [data-status="running"]', timeout=30_000)
+    # The cancel reaches the server at once, but its answer (rendered while the arms still ran)
+    # is held back until the live stream has shown them stopped: it must not bring back the
+    # button or the "running" badge, as it once did when a worker stopped first.
+    held = []
+
+    def hold(route):
+        held.append((route, route.fetch()))
+
+    page.route("**/experiments/*/cancel", hold)
     page.click("#cancel-button")
-    page.wait_for_selector('#run-2 [data-status="cancelled"]', timeout=5_000)
-    page.wait_for_selector('#run-1 [data-status="cancelled"]', timeout=5_000)
+    page.wait_for_selector('#run-2 [data-status="cancelled"]', timeout=10_000)
+    page.wait_for_selector('#run-1 [data-status="cancelled"]', timeout=10_000)
     # The status fragment comes in its own event, just after the cards: wait for it, then check.
     page.wait_for_selector("#cancel-button", state="detached", timeout=5_000)
+    route, answer = held[0]
+    assert "cancel-button" in answer.text()  # the stale answer, which still offers the button
+    route.fulfill(response=answer)
+    page.wait_for_timeout(500)
     assert page.locator("#cancel-button").count() == 0
+    assert page.locator("#experiment-status .badge").inner_text() == "cancelled"
