@@ -223,6 +223,10 @@ def test_cancel_from_the_page(page, processes):
     page.wait_for_selector('#run-1 [data-status="cancelled"]', timeout=10_000)
     # The status fragment comes in its own event, just after the cards: wait for it, then check.
     page.wait_for_selector("#cancel-button", state="detached", timeout=5_000)
+    for _ in range(50):  # the answer is filled in by the handler, during Playwright's waits
+        if held:
+            break
+        page.wait_for_timeout(100)
     route, answer = held[0]
     assert "cancel-button" in answer.text()  # the stale answer, which still offers the button
     route.fulfill(response=answer)

@@ -206,7 +206,6 @@ class Lockstep:
         # applies it.
         self.opt = optimizer_for(base, list(self.model.parameters()))
         self.opt_step = OptimizerStep(self.opt)
-        self._views: dict[nn.Parameter, tuple[torch.Tensor, ...]] = {}  # see _rows
         self._zero = torch.zeros((), device=device)  # an arm without a penalty
         self._terms()
 
@@ -240,29 +239,22 @@ class Lockstep:
     def penalty_and_gradients(self) -> torch.Tensor | None:
         """Each arm's penalty (K,), its gradient added to .grad: call after backward.
 
-        Outside autograd and only for the arms that have a penalty, so lockstep costs no more
-        than those arms' own penalties would one by one (lambda * sign(w) and 2 * lambda * w are
-        exactly the gradients autograd would give). Each arm's terms add up in the one-by-one
-        order, on per-arm views: selecting rows and adding into a (K,) total per term made this
-        step a fifth slower than the same arms' penalties one by one.
+        Outside autograd and only for the arms that have a penalty: the same passes those arms'
+        own penalties make one by one (lambda * sign(w) and 2 * lambda * w are exactly the
+        gradients autograd would give). In lockstep they read weights that the group's larger
+        working set has pushed out of cache (see the README's Performance section). Each arm's
+        terms add up in the one-by-one order, on per-arm views (one unbind per parameter, not a
+        select and an indexed add per arm and term).
         """
         if not self.penalties:
             return None
         values: list[torch.Tensor | None] = [None] * self.model.k
         for p, arms in self.penalties:
-            weights, grads = self._rows(p), p.grad.unbind(0)
+            weights, grads = p.detach().unbind(0), p.grad.unbind(0)
             for a, l1, l2 in arms:
                 v = add_penalty(weights[a], grads[a], l1, l2)
                 values[a] = v if values[a] is None else values[a].add_(v)
         return torch.stack([self._zero if v is None else v for v in values])
-
-    def _rows(self, p: nn.Parameter) -> tuple[torch.Tensor, ...]:
-        """p's per-arm views, taken once: parameters are updated in place, so they hold. (Not the
-        gradient's: autograd, under compile or bf16, makes a new one each step, and a kept view
-        would keep the old one alive.)"""
-        if p not in self._views:
-            self._views[p] = p.detach().unbind(0)
-        return self._views[p]
 
     def step(self) -> None:
         lr = self.opt.param_groups[0]["lr"]
