@@ -33,7 +33,7 @@ from worker import checkpoint
 from worker.config import TrainConfig
 from worker.lockstep import Lockstep, train_lockstep
 from worker.loop import CANCEL_CHECK_S, RESUME_COST_RATIO, Worker
-from worker.stats import histograms, layer_stats
+from worker.stats import weight_figures
 from worker.train import load_data
 
 EXPERIMENT = {
@@ -128,8 +128,7 @@ def parts(data, device, epoch_ms: float) -> None:
     def measure() -> None:
         for a in range(len(cfgs)):
             state = ls.model.arm_state(a)
-            layer_stats(state)
-            histograms(state, ls.bases)
+            weight_figures(state, ls.bases)
 
     state_ms = cpu_ms(lambda: [checkpoint.to_bytes(r.resume) for r in reports[0]], 5)
     state_ms += cpu_ms(lambda: commit(True), 5) - cpu_ms(lambda: commit(False), 5)

@@ -28,7 +28,7 @@ from worker import data as D
 from worker.config import TrainConfig
 from worker.models import FullyConnected
 from worker.regularize import OptimizerStep, add_penalty, make_optimizer, optimizer_for
-from worker.stats import histogram_bases, histograms, layer_stats
+from worker.stats import histogram_bases, weight_figures
 from worker.train import (
     EVAL_BATCH,
     EpochReport,
@@ -426,10 +426,9 @@ def train_lockstep(
                 "epoch_time": elapsed,
                 "samples_per_s": n / elapsed,  # each arm's images per second of the shared run
             }
-            layers = layer_stats(state) if measure else {}
+            layers, hists = weight_figures(state, ls.bases) if measure else ({}, {})
             results[a].epoch, results[a].metrics = epoch, {**metrics, "layers": layers}
             resume_after = ls.arm_resume(a, epoch, results[a].metrics) if wanted else None
-            hists = histograms(state, ls.bases) if measure else {}
             reports.append(EpochReport(epoch, metrics, layers, hists, resume_after))
         report(reports)
     # Hand back each arm as its own FullyConnected.

@@ -21,32 +21,46 @@ def weight_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     }
 
 
-def layer_stats(state: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
-    """Per parameter tensor: mean |w|, L1, squared L2, fraction of exact zeros and of |w| below
-    NEAR_ZERO, max |w|. Sums in float64 (from one float64 copy: reducing a float32 tensor into a
-    float64 sum is several times slower), counts as integers."""
-    names, rows = [], []
+def weight_figures(
+    state: dict[str, torch.Tensor], bases: dict[str, float]
+) -> tuple[dict[str, dict[str, float]], dict[str, tuple[int, list[int]]]]:
+    """layer_stats and, for the layers in bases, histograms: what each epoch reports. One float64
+    copy of each tensor serves both (the histogram's arithmetic consumes it after the statistics
+    have read it): 40 % less time than the two apart, which the training thread waits for."""
+    names, rows, hists = [], [], {}
     f64 = torch.float64
     for name, w in weight_tensors(state).items():
-        a = w.detach().abs().flatten()
-        a64 = a.to(f64)
-        n = a.numel()
-        l1 = a64.sum()
+        w = w.detach().flatten()
+        # Sums in float64, from one float64 copy: reducing a float32 tensor into a float64 sum
+        # is several times slower, and a float32 sum would depend on the summation order.
+        w64 = w.to(f64)
+        a64 = w64.abs()
+        n = w.numel()
+        l1, max_abs = a64.sum(), a64.max()
         stats = [
             l1 / n,
             l1,
-            (a64 * a64).sum(),
-            # n minus the nonzeros: as exact as counting a == 0, in half the time (no bool copy).
-            (n - torch.count_nonzero(a)).to(f64) / n,
-            torch.count_nonzero(a < NEAR_ZERO).to(f64) / n,
-            a.max().to(f64),
+            torch.dot(w64, w64),  # no squared copy
+            # n minus the nonzeros: as exact as counting w == 0, in half the time (no bool copy).
+            (n - torch.count_nonzero(w)).to(f64) / n,
+            torch.count_nonzero(a64 < NEAR_ZERO).to(f64) / n,
+            max_abs,
         ]
         rows.append(torch.stack(stats))
         names.append(name)
+        if name in bases:
+            hists[name] = _histogram(w64, bases[name], max_abs.item())
     if not rows:
-        return {}
-    values = torch.stack(rows).cpu().tolist()  # one device sync for all layers
-    return {n: dict(zip(STAT_KEYS, v, strict=True)) for n, v in zip(names, values, strict=True)}
+        return {}, hists
+    values = torch.stack(rows).cpu().tolist()  # one device sync for all layers' statistics
+    stats = {n: dict(zip(STAT_KEYS, v, strict=True)) for n, v in zip(names, values, strict=True)}
+    return stats, hists
+
+
+def layer_stats(state: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """Per parameter tensor: mean |w|, L1, squared L2, fraction of exact zeros and of |w| below
+    NEAR_ZERO, max |w|. Sums in float64, counts as integers."""
+    return weight_figures(state, {})[0]
 
 
 def histogram_bases(state: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -62,16 +76,17 @@ def histograms(
     state: dict[str, torch.Tensor], bases: dict[str, float]
 ) -> dict[str, tuple[int, list[int]]]:
     """Per layer: (level, counts) on the shared bins (see app.db.bins)."""
-    out = {}
-    for name, base in bases.items():
-        w = state[name].detach().flatten()
-        level = bins.level_for(base, w.abs().max().item())
-        r = base * 2**level
-        # The bin of each weight, arithmetically (a binary search over the edges costs 3x more):
-        # bin i holds edges[i] <= w < edges[i+1], edges[i] = r * (2i / BINS - 1).
-        # In place on one float64 copy, clamped before the (int32) conversion: a quarter of the
-        # time of the same arithmetic through temporaries and int64.
-        idx = w.to(torch.float64).add_(r).mul_(bins.BINS / (2 * r)).floor_()
-        counts = torch.bincount(idx.clamp_(0, bins.BINS - 1).int(), minlength=bins.BINS)
-        out[name] = (level, counts.cpu().tolist())
-    return out
+    return weight_figures({name: state[name] for name in bases}, bases)[1]
+
+
+def _histogram(w64: torch.Tensor, base: float, max_abs: float) -> tuple[int, list[int]]:
+    """The counts of a flat float64 tensor, which it overwrites."""
+    level = bins.level_for(base, max_abs)
+    r = base * 2**level
+    # The bin of each weight, arithmetically (a binary search over the edges costs 3x more):
+    # bin i holds edges[i] <= w < edges[i+1], edges[i] = r * (2i / BINS - 1).
+    # In place, clamped before the (int32) conversion: a quarter of the time of the same
+    # arithmetic through temporaries and int64.
+    idx = w64.add_(r).mul_(bins.BINS / (2 * r)).floor_()
+    counts = torch.bincount(idx.clamp_(0, bins.BINS - 1).int(), minlength=bins.BINS)
+    return level, counts.cpu().tolist()

@@ -32,7 +32,7 @@ from worker.regularize import (
     prox_params,
     proximal_l1_step,
 )
-from worker.stats import histogram_bases, histograms, layer_stats
+from worker.stats import histogram_bases, weight_figures
 
 EVAL_BATCH = 4096
 
@@ -257,10 +257,9 @@ def train(
             "epoch_time": elapsed,
             "samples_per_s": n / elapsed,
         }
-        layers = layer_stats(state) if measure else {}
+        layers, hists = weight_figures(state, bases) if measure else ({}, {})
         result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
         wanted = keep_resume(epoch) if callable(keep_resume) else keep_resume
         resume_after = resume_state(epoch, model, opt, result.metrics) if wanted else None
-        hists = histograms(state, bases) if measure else {}
         report(EpochReport(epoch, metrics, layers, hists, resume_after))
     return result
