@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from worker.train import flush_denormals
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("REGLAB_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
 
@@ -33,6 +35,9 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 
 
 def header(title: str) -> None:
+    """Every benchmark's first step: the process set up as a worker's (before any torch op
+    starts the intra-op threads), then the title and the machine."""
+    flush_denormals()
     print(f"== {title}\n   on {machine()}")
 
 

@@ -1,4 +1,4 @@
-"""Denormals flushed to zero (what importing `worker` sets) against kept, side by side.
+"""Denormals flushed to zero (what the worker sets at start) against kept, side by side.
 
 Three tutorial arms (Original, Lasso, Ridge) train 16 epochs at batch 32 in a child process each
 way: the float mode is per thread and torch's intra-op threads copy it when they start, so one

@@ -6,6 +6,7 @@ import click
 
 from app.settings import Settings
 from worker.loop import Worker
+from worker.train import flush_denormals
 
 
 @click.command()
@@ -13,6 +14,7 @@ from worker.loop import Worker
 @click.option("--exit-when-idle", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--parent", type=int, default=None, help="Stop when this pid is gone.")
 def main(max_runs: int | None, exit_when_idle: bool, parent: int | None) -> None:
+    flush_denormals()  # before torch starts its intra-op threads
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     worker = Worker(Settings(), parent=parent)
     worker.install_signal_handlers()
