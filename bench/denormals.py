@@ -12,7 +12,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 from bench.common import header, summary
 from bench.overhead import ARMS
@@ -25,25 +24,15 @@ def child(mode: str) -> None:
     import torch
 
     from bench.common import DATA
-    from bench.overhead import EXPERIMENT
+    from bench.overhead import EXPERIMENT, bare_run
     from worker.config import TrainConfig
-    from worker.lockstep import train_lockstep
     from worker.train import load_data
 
     # Before any parallel op, so that the intra-op threads start in this mode too.
     torch.set_flush_denormal(mode == "flush")
     device = torch.device("cpu")
-    experiment = {**EXPERIMENT, "epochs": EPOCHS}
-    cfgs = [TrainConfig.from_dict({**experiment, **arm, "arm": name}) for name, arm in ARMS]
-    stamps = [time.perf_counter()]
-    results = train_lockstep(
-        cfgs,
-        *load_data(cfgs[0], DATA, False, device),
-        device,
-        measure=False,
-        report=lambda reports: stamps.append(time.perf_counter()),
-    )
-    times = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    data = load_data(TrainConfig.from_dict(EXPERIMENT), DATA, False, device)
+    times, results = bare_run(data, device, EPOCHS)  # epochs 2 to EPOCHS
     final = [[r.metrics[k] for k in ("train_loss", "val_loss", "val_acc")] for r in results]
     print(json.dumps({"times": times, "final": final}))
 
@@ -71,8 +60,8 @@ def main() -> None:
     for r in range(rounds):
         order = ["keep", "flush"] if r % 2 == 0 else ["flush", "keep"]
         got = {mode: run(mode) for mode in order}
-        mean = {m: statistics.mean(got[m]["times"][1:]) for m in got}
-        late = {m: statistics.mean(got[m]["times"][LATE - 1 :]) for m in got}
+        mean = {m: statistics.mean(got[m]["times"]) for m in got}
+        late = {m: statistics.mean(got[m]["times"][LATE - 2 :]) for m in got}
         ratios.append(mean["keep"] / mean["flush"])
         late_ratios.append(late["keep"] / late["flush"])
         for i, (a, b) in enumerate(zip(got["keep"]["final"], got["flush"]["final"], strict=True)):

@@ -55,18 +55,23 @@ def intervals(stamps: list[float]) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
-def bare_epochs(data, device, epochs: int = EXPERIMENT["epochs"]) -> list[float]:
+def bare_run(data, device, epochs: int = EXPERIMENT["epochs"]) -> tuple[list[float], list]:
+    """The three arms on the bare loop: epoch times from epoch 2 on, and the arms' results."""
     experiment = {**EXPERIMENT, "epochs": epochs}
     cfgs = [TrainConfig.from_dict({**experiment, **arm, "arm": name}) for name, arm in ARMS]
     stamps = []
-    train_lockstep(
+    results = train_lockstep(
         cfgs,
         *data,
         device,
         measure=False,
         report=lambda reports: stamps.append(time.perf_counter()),
     )
-    return intervals(stamps)
+    return intervals(stamps), results
+
+
+def bare_epochs(data, device, epochs: int = EXPERIMENT["epochs"]) -> list[float]:
+    return bare_run(data, device, epochs)[0]
 
 
 def full_epochs(resume_every: float | str, epochs: int = EXPERIMENT["epochs"]) -> list[float]:
