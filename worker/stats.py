@@ -43,7 +43,9 @@ def weight_figures(
             torch.dot(w64, w64),  # no squared copy
             # n minus the nonzeros: as exact as counting w == 0, in half the time (no bool copy).
             (n - torch.count_nonzero(w)).to(f64) / n,
-            torch.count_nonzero(a64 < NEAR_ZERO).to(f64) / n,
+            # |w| is read for the last time here: compared in place, its 1s and 0s summed (an
+            # exact integer in float64), a third of the time of counting a bool copy.
+            a64.lt_(NEAR_ZERO).sum() / n,
             max_abs,
         ]
         rows.append(torch.stack(stats))
