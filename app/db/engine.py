@@ -22,6 +22,7 @@ from sqlmodel import Session, create_engine
 from app.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 BUSY_TIMEOUT_MS = 30_000
+SQLITE_PAGE_SIZE = 16_384
 IDLE_IN_TRANSACTION_MS = 10_000
 WRITE_LOCK_KEY = 0x7265676C  # "regl": the advisory lock every PostgreSQL write transaction takes
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -34,6 +35,11 @@ def _sqlite_hooks(engine: Engine) -> None:
         # cannot be made IMMEDIATE).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # Takes effect only while the file is still empty (before WAL): a new database gets 16 KiB
+        # pages. A resume state is megabytes per arm, and with 4 KiB pages a run's first one cost
+        # 46-60 ms of the writer's CPU (SQLite allocating pages), 27-34 ms with these; dropping
+        # it at the end 43-55 against 28-34 ms; the epoch's small transaction the same either way.
+        cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")

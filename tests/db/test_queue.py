@@ -1,5 +1,6 @@
 """Queue semantics on a real SQLite file: atomic claims, fencing, cancel, stalled runs."""
 
+import sqlite3
 import threading
 import time
 from datetime import timedelta
@@ -8,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from app.db import feed, queue
-from app.db.engine import read_session, write_session
+from app.db.engine import SQLITE_PAGE_SIZE, get_engine, read_session, write_session
 from app.db.models import Change, EpochMetric, Run, RunStatus, utcnow
 
 CFG = {"dataset": "mnist", "epochs": 3, "seed": 0}
@@ -193,3 +194,20 @@ def test_has_queued_says_whether_a_claim_would_find_a_run(engine):
     assert queue.has_queued(engine)
     queue.request_cancel(engine, exp.id)
     assert not queue.has_queued(engine)  # cancel takes queued runs off at once
+
+
+def test_a_new_database_gets_large_pages_and_an_existing_one_keeps_its_own(tmp_path):
+    def page_size(engine) -> int:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA page_size").scalar()
+
+    assert page_size(get_engine(f"sqlite:///{tmp_path / 'new.db'}")) == SQLITE_PAGE_SIZE
+    # A database made before (SQLite's default 4 KiB pages) is migrated and written as it is.
+    raw = sqlite3.connect(tmp_path / "old.db")
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("CREATE TABLE made_before (x)")
+    raw.close()
+    old = get_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    assert page_size(old) == 4096
+    exp = make(old)
+    assert statuses(old, exp.id) == [RunStatus.queued] * 3
