@@ -2,16 +2,20 @@
 histograms, resume states as REGLAB_RESUME_EVERY keeps them, one database transaction per epoch on
 a real SQLite file, the heartbeat and cancel checks) against the bare training loop, same arms.
 
-Epoch time is the wall time from one epoch's report to the next: for the bare loop, when train
-returns each epoch; for the worker, when each epoch's row was written (EpochMetric.created_at).
-Epoch 1 warms up and is left out of both, after a short warm-up run of each. A run is 30 epochs
-(12-15 s here), so `auto` keeps one resume state in it (the first after 10 s of training). Means
-over the epochs, not medians, so a resume state's epoch cannot hide. Then each part of the
-measuring path alone, as CPU time per epoch: what it takes from training, whatever the drift does.
+The two ways run in turns (bench/turns.py), each in its own process: one epoch of the bare loop,
+one epoch of a real worker, and so on in alternating order, so that the epochs compared are a
+second apart and the VM's switches of speed (2x, for tens of seconds) spoil a pair, not a round.
+A worker's turn lasts until its writer has committed the epoch: its commit cannot overlap the
+other way's epoch, nor its own next one as it does in a real run, so this overstates the cost by
+the commit's wall time. What it understates: the watcher thread's heartbeat and cancel checks
+also run while the other way has the turn (0.1 % of an epoch's CPU, see the parts below).
+Resume states are spaced by the worker's own time (its clock stops while it waits for a turn).
 
-The machine's speed drifts by 10-20 % over seconds, more than what is measured here, so the two
-run in rounds, back to back in alternating order, and the ratio is taken per round; the median
-round is printed with its 95 % confidence interval and the range.
+Per round, a fresh pair of processes trains 30 epochs each; epoch 1 (set-up, warm-up) is left out.
+The round's figure is the ratio of the two ways' total epoch time, so an epoch that keeps a resume
+state cannot hide; the median round is printed with its 95 % confidence interval, and the median
+of all the rounds' epoch pairs beside it. Then each part of the measuring path alone, as CPU time
+per epoch: what it takes from training, whatever the drift does.
 Run: python -m bench.overhead [rounds] [--resume-every-epoch]
 """
 
@@ -22,19 +26,18 @@ import time
 from pathlib import Path
 
 import torch
-from sqlmodel import select
 
 from app.db import feed, queue
-from app.db.engine import get_engine, read_session
-from app.db.models import EpochMetric
+from app.db.engine import get_engine
 from app.settings import Settings
 from bench.common import DATA, header, summary
+from bench.turns import Turn, in_turns
 from worker import checkpoint
 from worker.config import TrainConfig
 from worker.lockstep import Lockstep, train_lockstep
-from worker.loop import CANCEL_CHECK_S, RESUME_COST_RATIO, Worker
+from worker.loop import CANCEL_CHECK_S, RESUME_COST_RATIO, Worker, _Writer
 from worker.stats import weight_figures
-from worker.train import load_data
+from worker.train import flush_denormals, load_data
 
 EXPERIMENT = {
     "dataset": "mnist",
@@ -55,13 +58,16 @@ def intervals(stamps: list[float]) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
+def arms(epochs: int) -> list[TrainConfig]:
+    experiment = {**EXPERIMENT, "epochs": epochs}
+    return [TrainConfig.from_dict({**experiment, **arm, "arm": name}) for name, arm in ARMS]
+
+
 def bare_run(data, device, epochs: int = EXPERIMENT["epochs"]) -> tuple[list[float], list]:
     """The three arms on the bare loop: epoch times from epoch 2 on, and the arms' results."""
-    experiment = {**EXPERIMENT, "epochs": epochs}
-    cfgs = [TrainConfig.from_dict({**experiment, **arm, "arm": name}) for name, arm in ARMS]
     stamps = []
     results = train_lockstep(
-        cfgs,
+        arms(epochs),
         *data,
         device,
         measure=False,
@@ -70,23 +76,42 @@ def bare_run(data, device, epochs: int = EXPERIMENT["epochs"]) -> tuple[list[flo
     return intervals(stamps), results
 
 
-def bare_epochs(data, device, epochs: int = EXPERIMENT["epochs"]) -> list[float]:
-    return bare_run(data, device, epochs)[0]
+def device_here() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def full_epochs(resume_every: float | str, epochs: int = EXPERIMENT["epochs"]) -> list[float]:
-    home = Path(tempfile.mkdtemp(prefix="reglab-bench-"))
+def bare_way(turn: Turn, epochs: int) -> None:
+    """In its own process: the three arms on the bare loop, a turn per epoch."""
+    flush_denormals()  # as the worker's entry point does, before torch starts its threads
+    device = device_here()
+    data = load_data(arms(epochs)[0], DATA, False, device)
+    turn.begin()
+    train_lockstep(arms(epochs), *data, device, measure=False, report=lambda r: turn.end())
+
+
+def worker_way(turn: Turn, epochs: int, resume_every: float | str, home: Path) -> int:
+    """In its own process: a real worker on the SQLite file under home, a turn per epoch, each
+    turn lasting until the writer has committed the epoch. Returns how many resume states it
+    kept."""
+    flush_denormals()
     settings = Settings(home=home, data_dir=DATA, download=False, resume_every=resume_every)
-    engine = get_engine(settings.db_url)
-    queue.create_experiment(engine, "bench", {**EXPERIMENT, "epochs": epochs}, ARMS)
+    queue.create_experiment(
+        get_engine(settings.db_url), "bench", {**EXPERIMENT, "epochs": epochs}, ARMS
+    )
+    submit, states = _Writer.submit, []
+
+    def in_turn(writer: _Writer, reports) -> None:
+        submit(writer, reports)
+        states.append(reports[0].resume is not None)
+        writer.pending.join()  # committed: all of this epoch's work is in this turn
+        waited = turn.waited
+        turn.end()
+        writer.last_state += turn.waited - waited  # resume spacing: this process's time only
+
+    _Writer.submit = in_turn
+    turn.begin()
     Worker(settings).run_forever(exit_when_idle=True)
-    with read_session(engine) as s:
-        made = s.exec(
-            select(EpochMetric.created_at)
-            .where(EpochMetric.run_id == 1)
-            .order_by(EpochMetric.epoch)
-        ).all()
-    return intervals([t.timestamp() for t in made])
+    return sum(states)
 
 
 def cpu_ms(fn, repeat: int = 20) -> float:
@@ -157,37 +182,40 @@ def parts(data, device, epoch_ms: float) -> None:
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     rounds = int(args[0]) if args else 6
+    epochs = EXPERIMENT["epochs"]
     resume_every = 0.0 if "--resume-every-epoch" in sys.argv else "auto"
     header(
         f"epoch time with statistics, histograms, resume states and database writes, on vs off "
-        f"(3 arms, batch 32, {EXPERIMENT['epochs']} epochs, REGLAB_RESUME_EVERY={resume_every}, "
+        f"(3 arms, batch 32, {epochs} epochs in turns, REGLAB_RESUME_EVERY={resume_every}, "
         f"{rounds} rounds)"
     )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    data = load_data(TrainConfig.from_dict(EXPERIMENT), DATA, False, device)
-    ways = {"off": lambda: bare_epochs(data, device), "on": lambda: full_epochs(resume_every)}
-    # One short run of each first: the first worker in a process pays one-time costs (the
-    # database's first connections and migrations, allocator growth) that are not per epoch.
-    bare_epochs(data, device, epochs=3)
-    full_epochs(resume_every, epochs=3)
-    ratios, means = [], {name: [] for name in ways}
+    # One database for all rounds, each round a new experiment in it, as in a real installation
+    # (a fresh file's first resume state costs 3x the CPU of later ones: SQLite grows the file).
+    home = Path(tempfile.mkdtemp(prefix="reglab-bench-"))
+    ratios, pairs, means = [], [], {"off": [], "on": []}
     for r in range(rounds):
-        order = list(ways) if r % 2 == 0 else list(reversed(ways))
-        took = {name: statistics.mean(ways[name]()) for name in order}
-        for name, t in took.items():
-            means[name].append(t)
-        ratios.append(took["on"] / took["off"])
+        ways = {"off": (bare_way, (epochs,)), "on": (worker_way, (epochs, resume_every, home))}
+        if r % 2:
+            ways = dict(reversed(ways.items()))  # which way goes first alternates too
+        got = in_turns(ways)
+        off, on = (got[name][0][1:] for name in ("off", "on"))  # epoch 1 left out
+        ratios.append(sum(on) / sum(off))
+        pairs += [b / a for a, b in zip(off, on, strict=True)]
+        means["off"].append(statistics.mean(off))
+        means["on"].append(statistics.mean(on))
         print(
-            f"   round {r + 1}: off {took['off'] * 1000:4.0f} ms  on {took['on'] * 1000:4.0f} ms"
-            f"  on / off = {ratios[-1]:.3f}",
+            f"   round {r + 1}: off {means['off'][-1] * 1000:4.0f} ms  on "
+            f"{means['on'][-1] * 1000:4.0f} ms  on / off = {ratios[-1]:.3f}  (epoch pairs: median "
+            f"{statistics.median(pairs[-len(on) :]):.3f}; {got['on'][1]} resume states)",
             flush=True,
         )
-    off, on = (statistics.median(means[name]) for name in ways)
+    off, on = (statistics.median(means[name]) for name in ("off", "on"))
     print(
         f"   median epoch: off {off * 1000:.0f} ms, on {on * 1000:.0f} ms; on / off = "
-        f"{summary(ratios)}"
+        f"{summary(ratios)}; all {len(pairs)} epoch pairs: median {statistics.median(pairs):.3f}"
     )
-    parts(data, device, off * 1000)
+    device = device_here()
+    parts(load_data(arms(epochs)[0], DATA, False, device), device, off * 1000)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The benchmarks' statistics: the interval a target is judged by."""
 
 import random
+import time
 
 import pytest
 
 from bench.common import median_interval, summary
+from bench.turns import in_turns
 
 
 def test_too_few_rounds_give_no_interval():
@@ -28,3 +30,37 @@ def test_the_interval_covers_the_median_as_often_as_it_claims():
         covered += low <= 1.0 <= high  # the lognormal's median is exp(0) = 1
     # n = 8 takes the 1st and 8th of 8: coverage 1 - 2 / 256 = 99.2 %, so about 16 misses.
     assert 0.98 <= covered / trials < 1.0
+
+
+def _take_turns(turn, count: int) -> list[tuple[float, float]]:
+    """A way for in_turns: the (start, end) of each of its turns, on the system-wide clock."""
+    spans = []
+    turn.begin()
+    for _ in range(count):
+        start = time.perf_counter()
+        time.sleep(0.01)
+        spans.append((start, time.perf_counter()))
+        turn.end()
+    return spans
+
+
+def test_ways_take_turns_one_at_a_time_in_alternating_order():
+    got = in_turns({"a": (_take_turns, (4,)), "b": (_take_turns, (4,))})
+    spans = sorted((start, end, name) for name, (_, result) in got.items() for start, end in result)
+    assert [name for _, _, name in spans] == list("abbaabba")  # ABBA...: neither goes first always
+    for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
+        assert end <= start  # never both at once
+    for durations, result in got.values():
+        assert len(durations) == 4
+        # A turn's duration covers what the way did in it.
+        assert all(d >= e - s for d, (s, e) in zip(durations, result, strict=True))
+
+
+def _fails(turn) -> None:
+    turn.begin()
+    raise ValueError("no data")
+
+
+def test_a_way_that_fails_stops_the_comparison_with_its_traceback():
+    with pytest.raises(RuntimeError, match="no data"):
+        in_turns({"a": (_take_turns, (2,)), "b": (_fails, ())})

@@ -109,12 +109,13 @@ class _Writer(threading.Thread):
 
     def run(self) -> None:
         while (reports := self.pending.get()) is not None:
-            if self.error is not None or self.lost.is_set():
-                continue  # drain: nothing more may be written
             try:
-                self._commit(reports)
+                if self.error is None and not self.lost.is_set():  # else drain: no more writes
+                    self._commit(reports)
             except BaseException as e:  # surfaced to the training thread at its next submit
                 self.error = e
+            finally:
+                self.pending.task_done()  # pending.join() waits for what was submitted so far
 
     def state_due(self, epoch: int) -> bool:
         """Whether to keep a resume checkpoint after this epoch. After the last epoch the run
