@@ -4,7 +4,8 @@ Tutorial: torchvision MNIST with per-sample ToTensor (and, with augmentation, pe
 rotation and resized crop) through a DataLoader, batch 32, the 784-500-10 network, cross-entropy
 plus the arm's L1/L2 term, Adam, the arms one after the other, a validation pass per epoch.
 reglab: the worker's engine on the same 5,000 images (lockstep arms, batch augmentation on the
-device, per-epoch statistics and histograms). Run: python -m bench.tutorial_vs_engine
+device, per-epoch statistics and histograms). Each in its own process, in turns of one epoch of
+the three arms (bench/turns.py). Run: python -m bench.tutorial_vs_engine
 """
 
 import argparse
@@ -16,10 +17,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from bench.common import DATA, header, summary, timed
+from bench.common import DATA, header, summary
+from bench.turns import Turn, in_turns
 from worker.config import TrainConfig
 from worker.lockstep import train_lockstep
-from worker.train import load_data
+from worker.train import flush_denormals, load_data
 
 ARMS = [("Original", 0.0, 0.0), ("Lasso", 1e-4, 0.0), ("Ridge", 0.0, 1e-3)]
 
@@ -35,7 +37,12 @@ class FullyConnected(nn.Module):  # as the tutorial writes it
         return self.linear_2(self.relu(self.linear_1(x.view(x.size(0), -1))))
 
 
-def tutorial(epochs: int, augment: bool, val_images: int) -> float:
+def tutorial(turn: Turn, epochs: int, augment: bool, val_images: int) -> int:
+    """In its own process: the tutorial's pipeline, a turn per epoch of all three arms (each arm
+    its own model, optimizer and shuffled loader, as when they run one after the other; taking
+    them epoch by epoch changes no arithmetic, only the order in which arms get the CPU)."""
+    flush_denormals()
+    turn.begin()  # the datasets and loaders are built in the first turn: part of the pipeline
     tf = [transforms.ToTensor()]
     if augment:
         tf = [
@@ -47,13 +54,15 @@ def tutorial(epochs: int, augment: bool, val_images: int) -> float:
     val_set = Subset(
         datasets.MNIST(str(DATA), train=False, transform=transforms.ToTensor()), range(val_images)
     )
-    images = 0
+    arms = []
     for _name, l1, l2 in ARMS:
         torch.manual_seed(0)
         model = FullyConnected()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        loader = DataLoader(train_set, batch_size=32, shuffle=True)
-        for _ in range(epochs):
+        arms.append((model, opt, DataLoader(train_set, batch_size=32, shuffle=True), l1, l2))
+    images = 0
+    for _ in range(epochs):
+        for model, opt, loader, l1, l2 in arms:
             model.train()
             for x, y in loader:
                 loss = F.cross_entropy(model(x), y)
@@ -70,10 +79,14 @@ def tutorial(epochs: int, augment: bool, val_images: int) -> float:
             with torch.no_grad():
                 for x, y in DataLoader(val_set, batch_size=1000):
                     model(x).argmax(1).eq(y).sum()
+        turn.end()
     return images
 
 
-def engine(epochs: int, augment: bool, val_images: int) -> int:
+def engine(turn: Turn, epochs: int, augment: bool, val_images: int) -> int:
+    """In its own process: reglab's engine as the worker runs it, a turn per epoch."""
+    flush_denormals()
+    turn.begin()  # loading the data onto the device is in the first turn
     base = TrainConfig(
         train_per_class=None,
         val_per_class=val_images // 10,
@@ -87,7 +100,7 @@ def engine(epochs: int, augment: bool, val_images: int) -> int:
     cfgs = [TrainConfig(**{**base.to_dict(), "arm": n, "l1": l1, "l2": l2}) for n, l1, l2 in ARMS]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_split, val_split = load_data(base, DATA, False, device)
-    train_lockstep(cfgs, train_split, val_split, device)
+    train_lockstep(cfgs, train_split, val_split, device, report=lambda reports: turn.end())
     return len(train_split) * epochs * len(cfgs)
 
 
@@ -98,21 +111,27 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     args = ap.parse_args()
     header(
-        f"tutorial pipeline vs reglab engine: 3 arms, batch 32, 5,000 images "
-        f"({args.rounds} alternating rounds, median)"
+        f"tutorial pipeline vs reglab engine: 3 arms, batch 32, 5,000 images, {args.epochs} "
+        f"epochs in turns ({args.rounds} rounds, median)"
     )
     for augment in (False, True):
-        # Back to back in alternating order, the ratio per round: the machine's speed drifts,
-        # and reglab's runs are short enough that one slow stretch can move a single timing.
+        # Each way in its own process, taking turns epoch by epoch (bench/turns.py): the VM's
+        # speed switches for tens of seconds at a time, and a round of whole runs back to back
+        # could straddle a switch. The first turn includes each way's set-up (datasets, loaders,
+        # the data on the device); the round's ratio is of the total times, so all of it counts.
         ratios, rates = [], {"tutorial": [], "reglab": []}
         for r in range(args.rounds):
-            ways = [("tutorial", tutorial), ("reglab", engine)]
-            took = {}
-            for name, fn in ways if r % 2 == 0 else reversed(ways):
-                t, n = timed(fn, args.epochs, augment, args.val)
-                took[name] = t / n  # seconds per image
-                rates[name].append(n / t)
-            ratios.append(took["tutorial"] / took["reglab"])
+            ways = {
+                "tutorial": (tutorial, (args.epochs, augment, args.val)),
+                "reglab": (engine, (args.epochs, augment, args.val)),
+            }
+            if r % 2:
+                ways = dict(reversed(ways.items()))  # which way goes first alternates too
+            got = in_turns(ways)
+            took = {name: sum(durations) for name, (durations, _) in got.items()}
+            for name, (_, images) in got.items():
+                rates[name].append(images / took[name])
+            ratios.append(rates["reglab"][-1] / rates["tutorial"][-1])
         label = "with augmentation   " if augment else "without augmentation"
         print(
             f"   {label}: tutorial {statistics.median(rates['tutorial']):8,.0f} img/s   "
