@@ -13,6 +13,8 @@ turn it sleeps on a pipe; its caches are cold when its turn comes, the other way
 
 A way is a function run in the child: `way(turn, *args)`. It prepares what it needs, calls
 turn.begin() before its first epoch and turn.end() after each, and returns a picklable result.
+The first turn goes out once every process has reached its first turn.begin(): what a way does
+before it runs beside the others' set-up, what it does after it is timed.
 """
 
 import multiprocessing as mp
@@ -35,6 +37,8 @@ class Turn:
     def begin(self) -> None:
         """Wait until the parent hands this process the turn."""
         t = time.perf_counter()
+        if not self.started:
+            self.conn.send(("ready", None))  # set up: the turns may start
         self.conn.recv()
         self.started = time.perf_counter()
         self.waited += self.started - t
@@ -80,6 +84,14 @@ def in_turns(
     results: dict[str, Any] = {}
     names = list(ways)
     try:
+        # No turn before every process has started and set up: a process importing torch beside
+        # another's turn would slow that turn.
+        for name in names:
+            kind, value = conns[name].recv()
+            if kind == "error":
+                raise RuntimeError(f"way {name!r} failed:\n{value}")
+            if kind == "done":
+                results[name] = value
         turn = 0
         while len(results) < len(names):
             order = names if turn % 2 == 0 else names[::-1]
