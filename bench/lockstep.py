@@ -2,9 +2,11 @@
 
 One by one is how a worker trains a lone arm: the same engine with one arm. Lockstep is how the
 worker groups arms: at most `group_limit` of them (on the CPU, as many as keep their training state
-in the last-level cache), so a ten-point sweep trains as several groups. Each case runs in rounds,
-the two ways back to back in alternating order; the ratio is taken per round (the machine's speed
-drifts between rounds, much less within one) and the median of the rounds is printed with its 95 %
+in the last-level cache), so a ten-point sweep trains as several groups. Every arm alone and every
+group is a process of its own, and they take turns epoch by epoch (bench/turns.py), in an order
+that reverses every epoch: a round's epochs of both ways lie within seconds of each other, where
+whole runs back to back straddled the VM's switches of speed. A round's ratio is the one-by-one
+processes' total epoch time over the lockstep processes'; the median round is printed with its 95 %
 confidence interval and range. Run: python -m bench.lockstep [rounds]
 """
 
@@ -14,10 +16,17 @@ import sys
 
 import torch
 
-from bench.common import DATA, header, summary, timed
+from bench.common import DATA, header, summary
+from bench.turns import Turn, in_turns
 from worker.config import TrainConfig
 from worker.lockstep import group_limit, train_lockstep
-from worker.train import load_data
+from worker.train import flush_denormals, load_data
+
+EPOCHS = 3
+
+
+def device_here() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def as_the_worker_groups(cfgs: list[TrainConfig], device) -> list[list[TrainConfig]]:
@@ -25,22 +34,34 @@ def as_the_worker_groups(cfgs: list[TrainConfig], device) -> list[list[TrainConf
     return [cfgs[i : i + size] for i in range(0, len(cfgs), size)]
 
 
-def compare(label: str, cfgs: list[TrainConfig], data, device, rounds: int) -> None:
-    groups = as_the_worker_groups(cfgs, device)
-    ways = {
-        "one by one": lambda: [train_lockstep([c], *data, device) for c in cfgs],
-        "lockstep": lambda: [train_lockstep(g, *data, device) for g in groups],
-    }
-    train_lockstep(cfgs[:1], *data, device)  # warm-up
-    ratios, times = [], {name: [] for name in ways}
+def trained(turn: Turn, cfgs: list[TrainConfig]) -> None:
+    """In its own process: these arms on the engine (one alone, or a group in lockstep), a turn
+    per epoch."""
+    flush_denormals()
+    device = device_here()
+    data = load_data(cfgs[0], DATA, False, device)
+    turn.begin()
+    train_lockstep(cfgs, *data, device, report=lambda reports: turn.end())
+
+
+def compare(label: str, cfgs: list[TrainConfig], rounds: int) -> None:
+    groups = as_the_worker_groups(cfgs, device_here())
+    ratios, times = [], {"one by one": [], "lockstep": []}
     for r in range(rounds):
-        order = list(ways) if r % 2 == 0 else list(reversed(ways))
-        took = {name: timed(ways[name])[0] for name in order}
-        for name, t in took.items():
-            times[name].append(t)
+        ways = {f"alone {i}": (trained, ([c],)) for i, c in enumerate(cfgs)}
+        ways |= {f"group {i}": (trained, (g,)) for i, g in enumerate(groups)}
+        if r % 2:
+            ways = dict(reversed(ways.items()))
+        got = in_turns(ways)
+        took = {
+            way: sum(sum(got[name][0]) for name in got if name.startswith(prefix))
+            for way, prefix in (("one by one", "alone"), ("lockstep", "group"))
+        }
+        for way, t in took.items():
+            times[way].append(t)
         ratios.append(took["one by one"] / took["lockstep"])
     sizes = "+".join(str(len(g)) for g in groups)
-    seq, lock = (statistics.median(times[name]) for name in ways)
+    seq, lock = (statistics.median(times[way]) for way in ("one by one", "lockstep"))
     print(
         f"   {label:36s} groups {sizes:9s} one by one {seq:5.2f} s  lockstep {lock:5.2f} s"
         f"  speedup {summary(ratios)}",
@@ -49,26 +70,24 @@ def compare(label: str, cfgs: list[TrainConfig], data, device, rounds: int) -> N
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-    header(f"lockstep vs one by one ({rounds} rounds, medians)")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    header(f"lockstep vs one by one ({EPOCHS} epochs in turns, {rounds} rounds, medians)")
     for batch in (32, 256):
-        base = TrainConfig(train_per_class=None, val_per_class=100, epochs=2, batch_size=batch)
-        data = load_data(base, DATA, False, device)
+        base = TrainConfig(train_per_class=None, val_per_class=100, epochs=EPOCHS, batch_size=batch)
         tutorial = [
             dataclasses.replace(base, arm="o"),
             dataclasses.replace(base, arm="l", l1=1e-4),
             dataclasses.replace(base, arm="r", l2=1e-3),
         ]
-        compare(f"3 tutorial arms, batch {batch}", tutorial, data, device, rounds)
+        compare(f"3 tutorial arms, batch {batch}", tutorial, rounds)
         if batch == 32:
             augmented = [dataclasses.replace(c, augment=True) for c in tutorial]
-            compare("3 tutorial arms, augmented, batch 32", augmented, data, device, rounds)
+            compare("3 tutorial arms, augmented, batch 32", augmented, rounds)
             sweep = [
                 dataclasses.replace(base, arm=f"l2={lam:g}", l2=lam)
                 for lam in [0.0] + [10 ** (-6 + 5 * i / 8) for i in range(9)]
             ]
-            compare("10-point L2 sweep, batch 32", sweep, data, device, rounds)
+            compare("10-point L2 sweep, batch 32", sweep, rounds)
 
 
 if __name__ == "__main__":
