@@ -14,19 +14,13 @@ import dataclasses
 import statistics
 import sys
 
-import torch
-
 from bench.common import DATA, header, summary
 from bench.turns import Turn, in_turns
 from worker.config import TrainConfig
 from worker.lockstep import group_limit, train_lockstep
-from worker.train import flush_denormals, load_data
+from worker.train import flush_denormals, load_data, pick_device
 
 EPOCHS = 3
-
-
-def device_here() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def as_the_worker_groups(cfgs: list[TrainConfig], device) -> list[list[TrainConfig]]:
@@ -38,14 +32,14 @@ def trained(turn: Turn, cfgs: list[TrainConfig]) -> None:
     """In its own process: these arms on the engine (one alone, or a group in lockstep), a turn
     per epoch."""
     flush_denormals()
-    device = device_here()
+    device = pick_device()
     data = load_data(cfgs[0], DATA, False, device)
     turn.begin()
     train_lockstep(cfgs, *data, device, report=lambda reports: turn.end())
 
 
 def compare(label: str, cfgs: list[TrainConfig], rounds: int) -> None:
-    groups = as_the_worker_groups(cfgs, device_here())
+    groups = as_the_worker_groups(cfgs, pick_device())
     ratios, times = [], {"one by one": [], "lockstep": []}
     for r in range(rounds):
         ways = {f"alone {i}": (trained, ([c],)) for i, c in enumerate(cfgs)}

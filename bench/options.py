@@ -13,7 +13,7 @@ import torch
 from bench.common import DATA, header
 from worker.config import TrainConfig
 from worker.lockstep import train_lockstep
-from worker.train import load_data, train
+from worker.train import load_data, pick_device, train
 
 EPOCHS = 6
 
@@ -54,7 +54,7 @@ def compare(batch: int, device: torch.device) -> None:
 
 def main() -> None:
     header("speed options, one arm")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device()
     for batch in (32, 256):
         compare(batch, device)
 

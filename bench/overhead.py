@@ -25,8 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from app.db import feed, queue
 from app.db.engine import get_engine
 from app.settings import Settings
@@ -37,7 +35,7 @@ from worker.config import TrainConfig
 from worker.lockstep import Lockstep, train_lockstep
 from worker.loop import CANCEL_CHECK_S, RESUME_COST_RATIO, Worker, _Writer
 from worker.stats import weight_figures
-from worker.train import flush_denormals, load_data
+from worker.train import flush_denormals, load_data, pick_device
 
 EXPERIMENT = {
     "dataset": "mnist",
@@ -76,14 +74,10 @@ def bare_run(data, device, epochs: int = EXPERIMENT["epochs"]) -> tuple[list[flo
     return intervals(stamps), results
 
 
-def device_here() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def bare_way(turn: Turn, epochs: int) -> None:
     """In its own process: the three arms on the bare loop, a turn per epoch."""
     flush_denormals()  # as the worker's entry point does, before torch starts its threads
-    device = device_here()
+    device = pick_device()
     data = load_data(arms(epochs)[0], DATA, False, device)
     turn.begin()
     train_lockstep(arms(epochs), *data, device, measure=False, report=lambda r: turn.end())
@@ -190,7 +184,8 @@ def main() -> None:
         f"{rounds} rounds)"
     )
     # One database for all rounds, each round a new experiment in it, as in a real installation
-    # (a fresh file's first resume state costs 3x the CPU of later ones: SQLite grows the file).
+    # (in a fresh file, a run's first resume state costs more CPU than in one that has held
+    # states before: SQLite grows the file instead of reusing freed pages).
     home = Path(tempfile.mkdtemp(prefix="reglab-bench-"))
     ratios, pairs, means = [], [], {"off": [], "on": []}
     for r in range(rounds):
@@ -214,7 +209,7 @@ def main() -> None:
         f"   median epoch: off {off * 1000:.0f} ms, on {on * 1000:.0f} ms; on / off = "
         f"{summary(ratios)}; all {len(pairs)} epoch pairs: median {statistics.median(pairs):.3f}"
     )
-    device = device_here()
+    device = pick_device()
     parts(load_data(arms(epochs)[0], DATA, False, device), device, off * 1000)
 
 

@@ -21,7 +21,7 @@ from bench.common import DATA, header, summary
 from bench.turns import Turn, in_turns
 from worker.config import TrainConfig
 from worker.lockstep import train_lockstep
-from worker.train import flush_denormals, load_data
+from worker.train import flush_denormals, load_data, pick_device
 
 ARMS = [("Original", 0.0, 0.0), ("Lasso", 1e-4, 0.0), ("Ridge", 0.0, 1e-3)]
 
@@ -98,7 +98,7 @@ def engine(turn: Turn, epochs: int, augment: bool, val_images: int) -> int:
         aug_scale=0.8,
     )
     cfgs = [TrainConfig(**{**base.to_dict(), "arm": n, "l1": l1, "l2": l2}) for n, l1, l2 in ARMS]
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device()
     train_split, val_split = load_data(base, DATA, False, device)
     train_lockstep(cfgs, train_split, val_split, device, report=lambda reports: turn.end())
     return len(train_split) * epochs * len(cfgs)
