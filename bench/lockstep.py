@@ -7,7 +7,7 @@ group is a process of its own, and they take turns epoch by epoch (bench/turns.p
 that reverses every epoch: a round's epochs of both ways lie within seconds of each other, where
 whole runs back to back straddled the VM's switches of speed. A round's ratio is the one-by-one
 processes' total epoch time over the lockstep processes'; the median round is printed with its 95 %
-confidence interval and range. Run: python -m bench.lockstep [rounds]
+confidence interval and range. Run: python -m bench.lockstep [rounds] [part of a case's name]
 """
 
 import dataclasses
@@ -63,9 +63,8 @@ def compare(label: str, cfgs: list[TrainConfig], rounds: int) -> None:
     )
 
 
-def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    header(f"lockstep vs one by one ({EPOCHS} epochs in turns, {rounds} rounds, medians)")
+def cases() -> dict[str, list[TrainConfig]]:
+    out = {}
     for batch in (32, 256):
         base = TrainConfig(train_per_class=None, val_per_class=100, epochs=EPOCHS, batch_size=batch)
         tutorial = [
@@ -73,15 +72,26 @@ def main() -> None:
             dataclasses.replace(base, arm="l", l1=1e-4),
             dataclasses.replace(base, arm="r", l2=1e-3),
         ]
-        compare(f"3 tutorial arms, batch {batch}", tutorial, rounds)
+        out[f"3 tutorial arms, batch {batch}"] = tutorial
         if batch == 32:
-            augmented = [dataclasses.replace(c, augment=True) for c in tutorial]
-            compare("3 tutorial arms, augmented, batch 32", augmented, rounds)
-            sweep = [
+            out["3 tutorial arms, augmented, batch 32"] = [
+                dataclasses.replace(c, augment=True) for c in tutorial
+            ]
+            out["10-point L2 sweep, batch 32"] = [
                 dataclasses.replace(base, arm=f"l2={lam:g}", l2=lam)
                 for lam in [0.0] + [10 ** (-6 + 5 * i / 8) for i in range(9)]
             ]
-            compare("10-point L2 sweep, batch 32", sweep, rounds)
+    return out
+
+
+def main() -> None:
+    """python -m bench.lockstep [rounds] [words of the cases to run, e.g. sweep]"""
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    only = " ".join(sys.argv[2:])
+    header(f"lockstep vs one by one ({EPOCHS} epochs in turns, {rounds} rounds, medians)")
+    for label, cfgs in cases().items():
+        if only in label:
+            compare(label, cfgs, rounds)
 
 
 if __name__ == "__main__":
