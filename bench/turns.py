@@ -1,12 +1,12 @@
-"""Two ways of training measured in turns: each in its own process, one epoch at a time, never both
-at once.
+"""Ways of training measured in turns: each in its own process, one epoch at a time, never two at
+once.
 
 Whole runs back to back cannot resolve a few per cent on the machines this project runs on: the
 development VMs switch between speeds for tens of seconds at a time (the same bare loop measured
 440 ms an epoch, then 900 ms, then 440 ms again, switching within a run), so two 15-second runs
-next to each other often run at different speeds. In turns, the two ways' epochs alternate: the
+next to each other often run at different speeds. In turns, the ways' epochs alternate: the
 parent hands a turn to one process, which trains one epoch (and whatever its way does after one)
-and hands it back, then to the other. Epochs compared are a second apart, and a switch of speed
+and hands it back, then to the next. Epochs compared are a second apart, and a switch of speed
 spoils one pair of them, not a round. Each process has its own intra-op threads and float mode, so
 ways that differ in process-wide settings (denormals) compare too. While a process waits for its
 turn it sleeps on a pipe; its caches are cold when its turn comes, the other way's as much.
@@ -18,7 +18,6 @@ before it runs beside the others' set-up, what it does after it is timed.
 """
 
 import multiprocessing as mp
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -56,28 +55,24 @@ def _child(way: Callable[..., Any], args: tuple, conn: Connection) -> None:
         conn.send(("error", traceback.format_exc()))
 
 
-def in_turns(
-    ways: dict[str, tuple[Callable[..., Any], tuple]], env: dict[str, dict[str, str]] | None = None
-) -> dict[str, tuple[list, Any]]:
-    """Run each way in its own process, handing them turns in alternating order (ABBA...) until
-    all have returned. Per way: the duration of each of its turns, and what it returned. env: per
-    way, variables its process starts with (read by libraries before any code of the way runs)."""
+def _receive(conn: Connection, name: str) -> tuple[str, Any]:
+    """The child's next message: ("ready" | "turn" | "done", value); a failure raised here."""
+    kind, value = conn.recv()
+    if kind == "error":
+        raise RuntimeError(f"way {name!r} failed:\n{value}")
+    return kind, value
+
+
+def in_turns(ways: dict[str, tuple[Callable[..., Any], tuple]]) -> dict[str, tuple[list, Any]]:
+    """Run each way in its own process, handing them turns in an order that reverses every time
+    (ABBA...) until all have returned. Per way: the duration of each of its turns, and what it
+    returned."""
     ctx = mp.get_context("spawn")  # a fresh interpreter: its threads start in its own mode
     conns, procs = {}, []
     for name, (way, args) in ways.items():
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_child, args=(way, args, child), daemon=True)
-        extra = (env or {}).get(name, {})
-        saved = {k: os.environ.get(k) for k in extra}
-        os.environ.update(extra)  # a spawned child starts with a copy of this environment
-        try:
-            proc.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k)
-                else:
-                    os.environ[k] = v
+        proc.start()
         conns[name] = parent
         procs.append(proc)
     durations: dict[str, list[float]] = {name: [] for name in ways}
@@ -87,21 +82,16 @@ def in_turns(
         # No turn before every process has started and set up: a process importing torch beside
         # another's turn would slow that turn.
         for name in names:
-            kind, value = conns[name].recv()
-            if kind == "error":
-                raise RuntimeError(f"way {name!r} failed:\n{value}")
+            kind, value = _receive(conns[name], name)
             if kind == "done":
                 results[name] = value
         turn = 0
         while len(results) < len(names):
-            order = names if turn % 2 == 0 else names[::-1]
-            for name in order:
+            for name in names if turn % 2 == 0 else names[::-1]:
                 if name in results:
                     continue
                 conns[name].send(True)
-                kind, value = conns[name].recv()
-                if kind == "error":
-                    raise RuntimeError(f"way {name!r} failed:\n{value}")
+                kind, value = _receive(conns[name], name)
                 if kind == "done":
                     results[name] = value
                 else:

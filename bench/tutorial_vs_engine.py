@@ -2,7 +2,7 @@
 
 Tutorial: torchvision MNIST with per-sample ToTensor (and, with augmentation, per-sample PIL flip,
 rotation and resized crop) through a DataLoader, batch 32, the 784-500-10 network, cross-entropy
-plus the arm's L1/L2 term, Adam, the arms one after the other, a validation pass per epoch.
+plus the arm's L1/L2 term, Adam, each arm its own model and loader, a validation pass per epoch.
 reglab: the worker's engine on the same 5,000 images (lockstep arms, batch augmentation on the
 device, per-epoch statistics and histograms). Each in its own process, in turns of one epoch of
 the three arms (bench/turns.py). Run: python -m bench.tutorial_vs_engine
