@@ -5,11 +5,12 @@ a real SQLite file, the heartbeat and cancel checks) against the bare training l
 The two ways run in turns (bench/turns.py), each in its own process: one epoch of the bare loop,
 one epoch of a real worker, and so on in alternating order, so that the epochs compared are a
 second apart and the VM's switches of speed (2x, for tens of seconds) spoil a pair, not a round.
-A worker's turn lasts until its writer has committed the epoch: its commit cannot overlap the
-other way's epoch, nor its own next one as it does in a real run, so this overstates the cost by
-the commit's wall time. What it understates: the watcher thread's heartbeat and cancel checks
-also run while the other way has the turn (0.1 % of an epoch's CPU, see the parts below).
-Resume states are spaced by the worker's own time (its clock stops while it waits for a turn).
+The worker's writer commits an epoch while the next one trains, as in a real run, but only while
+its process holds the turn: it takes up epoch e's commit when the turn for epoch e + 1 begins, and
+that turn does not end before the commit has (so no commit runs beside the other way's epoch).
+What this understates: the watcher thread's heartbeat and cancel checks also run while the other
+way has the turn (0.1 % of an epoch's CPU, see the parts below). Resume states are spaced by the
+worker's own time (its clock stops while it waits for a turn).
 
 Per round, a fresh pair of processes trains 30 epochs each; epoch 1 (set-up, warm-up) is left out.
 The round's figure is the ratio of the two ways' total epoch time, so an epoch that keeps a resume
@@ -22,6 +23,7 @@ Run: python -m bench.overhead [rounds] [--resume-every-epoch]
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -84,26 +86,34 @@ def bare_way(turn: Turn, epochs: int) -> None:
 
 
 def worker_way(turn: Turn, epochs: int, resume_every: float | str, home: Path) -> int:
-    """In its own process: a real worker on the SQLite file under home, a turn per epoch, each
-    turn lasting until the writer has committed the epoch. Returns how many resume states it
-    kept."""
+    """In its own process: a real worker on the SQLite file under home, a turn per epoch. Its
+    writer commits only while the process holds the turn: epoch e's commit beside epoch e + 1, as
+    in a real run, within that epoch's turn. Returns how many resume states it kept."""
     flush_denormals()
     settings = Settings(home=home, data_dir=DATA, download=False, resume_every=resume_every)
     queue.create_experiment(
         get_engine(settings.db_url), "bench", {**EXPERIMENT, "epochs": epochs}, ARMS
     )
-    submit, states = _Writer.submit, []
+    submit, commit, states = _Writer.submit, _Writer._commit, []
+    held = threading.Event()  # set while this process holds the turn
 
-    def in_turn(writer: _Writer, reports) -> None:
+    def commit_in_turn(writer: _Writer, reports) -> None:
+        held.wait()
+        commit(writer, reports)
+
+    def end_turn(writer: _Writer, reports) -> None:
+        writer.pending.join()  # the last epoch's commit, taken up in this turn, ends in it
+        held.clear()  # this epoch's waits for the next turn
         submit(writer, reports)
         states.append(reports[0].resume is not None)
-        writer.pending.join()  # committed: all of this epoch's work is in this turn
         waited = turn.waited
         turn.end()
+        held.set()
         writer.last_state += turn.waited - waited  # resume spacing: this process's time only
 
-    _Writer.submit = in_turn
+    _Writer.submit, _Writer._commit = end_turn, commit_in_turn
     turn.begin()
+    held.set()
     Worker(settings).run_forever(exit_when_idle=True)
     return sum(states)
 
