@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, update
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, delete, update
 from sqlmodel import Session, col, select
 
 from app.db.engine import read_session, write_session
@@ -159,14 +159,24 @@ def claim_more(engine: Engine, worker_id: str, claim: Claim, run_ids: list[int])
         return [_take(s, run, worker_id, claim.token) for run in runs]
 
 
-def held(claims: list[Claim]) -> ColumnElement[bool]:
+def _fence(run_ids, token) -> ColumnElement[bool]:
     """The fence in SQL: these runs are still running under this claim's token. An UPDATE
     conditioned on it changes nothing for a claim that was taken back (its row count says so)."""
-    return and_(
-        col(Run.id).in_([c.run_id for c in claims]),
-        Run.claim_token == claims[0].token,
-        Run.status == RunStatus.running,
-    )
+    return and_(col(Run.id).in_(run_ids), Run.claim_token == token, Run.status == RunStatus.running)
+
+
+def held(claims: list[Claim]) -> ColumnElement[bool]:
+    """The fence for these claims (arms claimed together share one token)."""
+    return _fence([c.run_id for c in claims], claims[0].token)
+
+
+# The fence with its values as parameters, for a statement built once and run every epoch.
+HELD = _fence(bindparam("held_ids", expanding=True), bindparam("held_token"))
+
+
+def held_params(claims: list[Claim]) -> dict[str, Any]:
+    """HELD's values for these claims."""
+    return {"held_ids": [c.run_id for c in claims], "held_token": claims[0].token}
 
 
 def heartbeat(engine: Engine, claims: list[Claim], worker_id: str) -> bool:

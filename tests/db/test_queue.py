@@ -157,6 +157,8 @@ def test_group_epochs_commit_together_or_not_at_all(engine):
     metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
     rows = [feed.EpochRow(a, 1, metrics, {}, {}), feed.EpochRow(b, 1, metrics, {}, {})]
     assert feed.write_epochs(engine, rows)
+    with read_session(engine) as s:  # one fenced UPDATE advanced both arms
+        assert [s.get(Run, c.run_id).epochs_done for c in (a, b)] == [1, 1]
     queue.release(engine, b, "taken away")  # b's claim is gone
     rows = [feed.EpochRow(a, 2, metrics, {}, {}), feed.EpochRow(b, 2, metrics, {}, {})]
     assert not feed.write_epochs(engine, rows)
