@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     )
     # The server's change-feed poll; one query per tick however many pages are open.
     feed_interval: float = Field(0.1, gt=0, le=5)
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Niceness a worker process adds to itself at start (0: none), so that on the "
+        "cores it shares with the server the pages' live updates come first; alone, training "
+        "runs as fast.",
+    )
 
     device: str = Field("auto", description="'auto' picks CUDA when available, else the CPU.")
     compile: bool = Field(

@@ -2,8 +2,10 @@
 
 import io
 import json
+import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import torch
@@ -225,6 +227,24 @@ def test_cancel_stops_a_running_arm_within_a_second(settings, processes):
         lambda: runs(engine, exp["id"])[0].status == RunStatus.cancelled, timeout=5, interval=0.02
     )
     assert time.monotonic() - t0 < 1.0
+
+
+def test_a_worker_and_its_training_threads_give_way_to_the_server(settings, processes):
+    url = processes.server()
+    httpx.post(f"{url}/api/experiments", json={**LONG, "epochs": 20, "runs": [{"name": "a"}]})
+    w = processes.worker()
+    engine = get_engine(settings.db_url)
+    wait_for(lambda: runs(engine)[0].epochs_done >= 1, timeout=60)  # torch's threads exist now
+
+    def nice(pid: int, tid: int) -> int:  # field 19 of stat, counted after the ")" of the name
+        return int((Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1]).split()[16])
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    server = processes.procs[0][1].pid
+    threads = [int(t.name) for t in Path(f"/proc/{w.pid}/task").iterdir()]
+    assert len(threads) > 1
+    assert {nice(w.pid, t) for t in threads} == {min(ours + settings.worker_nice, 19)}
+    assert nice(server, server) == ours
 
 
 def test_server_restart_during_training_loses_nothing(settings, processes):
