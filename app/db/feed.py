@@ -153,7 +153,7 @@ def _advance(conn: Connection, rows: list[EpochRow]) -> bool:
     once)."""
     claims, epoch = [r.claim for r in rows], rows[0].epoch
     if any(r.epoch != epoch or r.claim.token != claims[0].token for r in rows):
-        return all(_advance(conn, [r]) for r in rows)
+        raise ValueError("write_epochs takes one group's epoch: one claim token, one epoch")
     done = conn.execute(_ADVANCE, {**held_params(claims), "epoch": epoch})
     return done.rowcount == len(rows)
 

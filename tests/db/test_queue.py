@@ -5,6 +5,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -164,6 +165,19 @@ def test_group_epochs_commit_together_or_not_at_all(engine):
     assert not feed.write_epochs(engine, rows)
     with read_session(engine) as s:
         assert sorted((m.run_id, m.epoch) for m in s.exec(select(EpochMetric))) == [(1, 1), (2, 1)]
+
+
+def test_a_group_write_refuses_arms_at_different_epochs(engine):
+    make(engine, 2)
+    w = queue.register_worker(engine, "h", 1, "cpu")
+    a = queue.claim_next(engine, w)
+    (b,) = queue.claim_more(engine, w, a, [2])
+    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
+    rows = [feed.EpochRow(a, 1, metrics, {}, {}), feed.EpochRow(b, 2, metrics, {}, {})]
+    with pytest.raises(ValueError, match="one epoch"):
+        feed.write_epochs(engine, rows)
+    with read_session(engine) as s:
+        assert s.exec(select(EpochMetric)).all() == []
 
 
 def test_a_lagging_resume_state_drops_the_epochs_after_it(engine):
