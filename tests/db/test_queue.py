@@ -150,32 +150,36 @@ def test_a_group_claims_queued_siblings_under_one_token(engine):
     assert statuses(engine, exp.id) == ["running"] * 4
 
 
-def test_group_epochs_commit_together_or_not_at_all(engine):
+def claimed_pair(engine) -> tuple[queue.Claim, queue.Claim]:
+    """Two arms claimed together, as a worker claims a lockstep group."""
     make(engine, 2)
     w = queue.register_worker(engine, "h", 1, "cpu")
     a = queue.claim_next(engine, w)
     (b,) = queue.claim_more(engine, w, a, [2])
+    return a, b
+
+
+def epoch_rows(*arms: tuple[queue.Claim, int]) -> list[feed.EpochRow]:
+    """An EpochRow per (claim, epoch), with placeholder metrics."""
     metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
-    rows = [feed.EpochRow(a, 1, metrics, {}, {}), feed.EpochRow(b, 1, metrics, {}, {})]
-    assert feed.write_epochs(engine, rows)
+    return [feed.EpochRow(claim, epoch, metrics, {}, {}) for claim, epoch in arms]
+
+
+def test_group_epochs_commit_together_or_not_at_all(engine):
+    a, b = claimed_pair(engine)
+    assert feed.write_epochs(engine, epoch_rows((a, 1), (b, 1)))
     with read_session(engine) as s:  # one fenced UPDATE advanced both arms
         assert [s.get(Run, c.run_id).epochs_done for c in (a, b)] == [1, 1]
     queue.release(engine, b, "taken away")  # b's claim is gone
-    rows = [feed.EpochRow(a, 2, metrics, {}, {}), feed.EpochRow(b, 2, metrics, {}, {})]
-    assert not feed.write_epochs(engine, rows)
+    assert not feed.write_epochs(engine, epoch_rows((a, 2), (b, 2)))
     with read_session(engine) as s:
         assert sorted((m.run_id, m.epoch) for m in s.exec(select(EpochMetric))) == [(1, 1), (2, 1)]
 
 
 def test_a_group_write_refuses_arms_at_different_epochs(engine):
-    make(engine, 2)
-    w = queue.register_worker(engine, "h", 1, "cpu")
-    a = queue.claim_next(engine, w)
-    (b,) = queue.claim_more(engine, w, a, [2])
-    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
-    rows = [feed.EpochRow(a, 1, metrics, {}, {}), feed.EpochRow(b, 2, metrics, {}, {})]
+    a, b = claimed_pair(engine)
     with pytest.raises(ValueError, match="one epoch"):
-        feed.write_epochs(engine, rows)
+        feed.write_epochs(engine, epoch_rows((a, 1), (b, 2)))
     with read_session(engine) as s:
         assert s.exec(select(EpochMetric)).all() == []
 
