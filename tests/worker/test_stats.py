@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from app.db import bins
-from worker.stats import histograms, layer_stats
+from worker.stats import NEAR_ZERO, _float32_bound, histograms, layer_stats, weight_figures
 
 
 def test_layer_stats_of_a_known_tensor():
@@ -35,3 +35,39 @@ def test_histogram_puts_each_weight_in_its_documented_bin():
     # A weight past the range widens it by doubling; nothing is left out.
     level, counts = histograms({"linear_1.weight": torch.tensor([3.0, -0.1])}, {name: base})[name]
     assert level == 2 and sum(counts) == 2
+
+
+def test_weights_at_zero_land_on_their_own_side_of_it():
+    # For this base, shifting the weights by the range before scaling them (as reglab once did)
+    # rounded an exact 0 down into the bin below it: a proximal L1 arm's zeros all showed as
+    # small negative weights. A weight a hair below 0 belongs in that bin all the same.
+    base = 0.5257290334370137
+    w = torch.tensor([0.0, 0.0, 1e-30, -1e-30])
+    level, counts = histograms({"linear_1.weight": w}, {"linear_1.weight": base})["linear_1.weight"]
+    edges = bins.edges(base, level)
+    assert edges[bins.BINS // 2] == 0.0
+    assert counts[bins.BINS // 2] == 3 and counts[bins.BINS // 2 - 1] == 1 and sum(counts) == 4
+
+
+def test_the_float32_bound_compares_float32_values_as_the_float64_threshold_does():
+    for x in (NEAR_ZERO, 0.7, 0.5):  # float32 rounds 1e-3 up, 0.7 down, holds 0.5 exactly
+        bound = _float32_bound(x)
+        assert torch.tensor(bound, dtype=torch.float32).item() == bound
+        near = torch.tensor(x, dtype=torch.float32)
+        for v in (torch.nextafter(near, torch.tensor(0.0)), near, torch.nextafter(near, 2 * near)):
+            assert (v < bound).item() == (v.item() < x)
+
+
+def test_near_zero_counts_the_weights_below_the_threshold_in_any_precision():
+    for dtype in (torch.float32, torch.float64):
+        at = torch.tensor(NEAR_ZERO, dtype=dtype)
+        below = torch.nextafter(at, torch.tensor(0.0, dtype=dtype))
+        w = torch.stack([below, at, -below, -at, at.new_tensor(0.5), torch.nextafter(at, 2 * at)])
+        expected = sum(abs(v) < NEAR_ZERO for v in w.tolist())  # exact: in float64
+        assert expected == 2
+        kept = w.clone()
+        stats, hists = weight_figures({"linear_1.weight": w}, {"linear_1.weight": 1.0})
+        assert stats["linear_1.weight"]["near_zero_frac"] == expected / 6
+        assert stats["linear_1.weight"]["zero_frac"] == 0.0
+        assert sum(hists["linear_1.weight"][1]) == 6
+        assert torch.equal(w, kept)  # the figures never write to the weights
