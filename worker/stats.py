@@ -23,6 +23,8 @@ def _float32_bound(x: float) -> float:
 
 
 _NEAR_ZERO_F32 = _float32_bound(NEAR_ZERO)
+# A weight's bin, 0 to BINS - 1, fits int8: a quarter of int32's memory to count.
+_BIN_DTYPE = torch.int8 if bins.BINS <= 128 else torch.int32
 STAT_KEYS = ("mean_abs", "l1", "l2_sq", "zero_frac", "near_zero_frac", "max_abs")
 
 
@@ -45,7 +47,7 @@ def weight_figures(
     weights for |w| (its minimum, maximum, float64 sum and the count below NEAR_ZERO), one float64
     copy for the sum of squares and the histogram's arithmetic."""
     f64 = torch.float64
-    rows, kept = [], []
+    rows, kept, hists = [], [], {}
     for name, w in weight_tensors(state).items():
         w = w.detach().flatten()
         if w.dtype in (torch.float16, torch.bfloat16):
@@ -60,21 +62,20 @@ def weight_figures(
         near = below.sum() if w.numel() < 2**24 else below.sum(dtype=f64)
         l2_sq = torch.dot(w64, w64)  # no squared copy
         rows.append(torch.stack([l1, l2_sq, least.to(f64), most.to(f64), near.to(f64)]))
-        kept.append((name, w, w64))
+        kept.append((name, w))
+        if name in bases:  # now, so that one float64 copy at a time is alive
+            hists[name] = _histogram(w64, bases[name], most.item())
     stats: dict[str, dict[str, float]] = {}
-    hists: dict[str, tuple[int, list[int]]] = {}
     if not rows:
         return stats, hists
     values = torch.stack(rows).cpu().tolist()  # one device sync for all layers' statistics
-    for (name, w, w64), (l1, l2_sq, least, most, near) in zip(kept, values, strict=True):
+    for (name, w), (l1, l2_sq, least, most, near) in zip(kept, values, strict=True):
         n = w.numel()
         # Exact zeros only where |w| reaches 0 (a proximal L1 step makes them): counting them
         # costs a pass that most layers can skip.
         zeros = n - int(torch.count_nonzero(w)) if least == 0 else 0
         figures = (l1 / n, l1, l2_sq, zeros / n, near / n, most)
         stats[name] = dict(zip(STAT_KEYS, figures, strict=True))
-        if name in bases:
-            hists[name] = _histogram(w64, bases[name], most)
     return stats, hists
 
 
@@ -108,9 +109,9 @@ def _histogram(w64: torch.Tensor, base: float, max_abs: float) -> tuple[int, lis
     # bin i holds edges[i] <= w < edges[i+1], edges[i] = r * (2i / BINS - 1), so it is
     # floor(w * half / r) + half. The floor, not a truncation of w shifted to positive values:
     # shifting first rounds a weight within an ulp below 0 (or an exact 0, for some r) into the
-    # wrong bin. In place, then int8 (the bins fit), a quarter of the memory to count.
+    # wrong bin. In place, then the narrowest integer that holds the bins.
     idx = w64.mul_(half / r).floor_()
     if not max_abs < r:  # past the top level, or not finite: the end bins take what is beyond
         idx.clamp_(-half, half - 1)
-    counts = torch.bincount(idx.to(torch.int8).add_(half), minlength=bins.BINS)
+    counts = torch.bincount(idx.to(_BIN_DTYPE).add_(half), minlength=bins.BINS)
     return level, counts.cpu().tolist()
