@@ -17,7 +17,9 @@ The round's figure is the ratio of the two ways' total epoch time, so an epoch t
 state cannot hide; the median round is printed with its 95 % confidence interval, and the median
 of all the rounds' epoch pairs beside it. Then each part of the measuring path alone, as CPU time
 per epoch: what it takes from training, whatever the drift does.
-Run: python -m bench.overhead [rounds] [--resume-every-epoch]
+With --control both ways are the bare loop (an A/A run): what the method reads where there is
+nothing to find, the noise floor against which the on/off ratio is read on the day's machine.
+Run: python -m bench.overhead [rounds] [--resume-every-epoch] [--control]
 """
 
 import statistics
@@ -188,18 +190,20 @@ def main() -> None:
     rounds = int(args[0]) if args else 6
     epochs = EXPERIMENT["epochs"]
     resume_every = 0.0 if "--resume-every-epoch" in sys.argv else "auto"
+    control = "--control" in sys.argv
     header(
         f"epoch time with statistics, histograms, resume states and database writes, on vs off "
         f"(3 arms, batch 32, {epochs} epochs in turns, REGLAB_RESUME_EVERY={resume_every}, "
-        f"{rounds} rounds)"
+        f"{rounds} rounds)" + (": CONTROL, both ways the bare loop" if control else "")
     )
     # One database for all rounds, each round a new experiment in it, as in a real installation
     # (in a fresh file, a run's first resume state costs more CPU than in one that has held
     # states before: SQLite grows the file instead of reusing freed pages).
     home = Path(tempfile.mkdtemp(prefix="reglab-bench-"))
+    on_way = (bare_way, (epochs,)) if control else (worker_way, (epochs, resume_every, home))
     ratios, pairs, means = [], [], {"off": [], "on": []}
     for r in range(rounds):
-        ways = {"off": (bare_way, (epochs,)), "on": (worker_way, (epochs, resume_every, home))}
+        ways = {"off": (bare_way, (epochs,)), "on": on_way}
         if r % 2:
             ways = dict(reversed(ways.items()))  # which way goes first alternates too
         got = in_turns(ways)
@@ -211,7 +215,7 @@ def main() -> None:
         print(
             f"   round {r + 1}: off {means['off'][-1] * 1000:4.0f} ms  on "
             f"{means['on'][-1] * 1000:4.0f} ms  on / off = {ratios[-1]:.3f}  (epoch pairs: median "
-            f"{statistics.median(pairs[-len(on) :]):.3f}; {got['on'][1]} resume states)",
+            f"{statistics.median(pairs[-len(on) :]):.3f}; {got['on'][1] or 0} resume states)",
             flush=True,
         )
     off, on = (statistics.median(means[name]) for name in ("off", "on"))
@@ -219,8 +223,9 @@ def main() -> None:
         f"   median epoch: off {off * 1000:.0f} ms, on {on * 1000:.0f} ms; on / off = "
         f"{summary(ratios)}; all {len(pairs)} epoch pairs: median {statistics.median(pairs):.3f}"
     )
-    device = pick_device()
-    parts(load_data(arms(epochs)[0], DATA, False, device), device, off * 1000)
+    if not control:
+        device = pick_device()
+        parts(load_data(arms(epochs)[0], DATA, False, device), device, off * 1000)
 
 
 if __name__ == "__main__":
