@@ -1,6 +1,6 @@
 """(4) What the measurements cost per epoch: the worker's full path (weight statistics,
 histograms, resume states as REGLAB_RESUME_EVERY keeps them, one database transaction per epoch on
-a real SQLite file, the heartbeat and cancel checks) against the bare training loop, same arms.
+a real SQLite file, the heartbeat and cancel checks) against the bare loop, same arms.
 
 The two ways run in turns (bench/turns.py), each in its own process: one epoch of the bare loop,
 one epoch of a real worker, and so on in alternating order, so that the epochs compared are a
@@ -9,10 +9,19 @@ The worker's writer commits an epoch while the next one trains, as in a real run
 its process holds the turn: it takes up epoch e's commit when the turn for epoch e + 1 begins, and
 that turn does not end before the commit has (so no commit runs beside the other way's epoch).
 What this understates: the watcher thread's heartbeat and cancel checks also run while the other
-way has the turn (0.1 % of an epoch's CPU, see the parts below). Resume states are spaced by the
-worker's own time (its clock stops while it waits for a turn).
+way has the turn (0.1 % of an epoch's CPU, see the parts below), and each run's last commit falls
+in the next run's first epoch, which is left out (a seventh of the commits, 0.03 % of an epoch).
 
-Per round, a fresh pair of processes trains 30 epochs each; epoch 1 (set-up, warm-up) is left out.
+Per round, each way trains RUNS experiments of EPOCHS epochs one after another, each with fresh
+tensors (the worker claims the queued experiments in turn); each run's first epoch (claim, set-up,
+warm-up) is left out. Several short runs a round, not one long one: the speed of a run varies
+from run to run more than from epoch to epoch, so a round of one run (30 epochs) read 0.915-1.067
+in an A/A run (24 rounds), and in an A/A run of five 6-epoch runs a round the runs' ratios
+varied by 2.5 % (standard deviation) and the rounds' by 0.7 % (Intel Xeon VM, 2026-11-26).
+Resume states are spaced as in one long run within a round: each run's writer takes up the
+spacing where the last one left it, on the worker's own clock (it stops while it waits for a
+turn). Each round's worker is a new process, so each round keeps the costliest state, a process's
+first (fresh memory: about 7,400 page faults and 50 ms of the writer's CPU, 25-40 ms later on).
 The round's figure is the ratio of the two ways' total epoch time, so an epoch that keeps a resume
 state cannot hide; the median round is printed with its 95 % confidence interval, and the median
 of all the rounds' epoch pairs beside it. Then each part of the measuring path alone, as CPU time
@@ -45,7 +54,7 @@ EXPERIMENT = {
     "dataset": "mnist",
     "train_per_class": None,
     "val_per_class": 300,
-    "epochs": 30,
+    "epochs": 7,
     "batch_size": 32,
     "lr": 1e-3,
     "optimizer": "adam",
@@ -53,11 +62,7 @@ EXPERIMENT = {
     "seed": 0,
 }
 ARMS = [("Original", {}), ("Lasso", {"l1": 1e-4}), ("Ridge", {"l2": 1e-3})]
-
-
-def intervals(stamps: list[float]) -> list[float]:
-    """Epoch 2 onwards, from the time each epoch was reported."""
-    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+RUNS = 5  # per way and round: 5 x 6 measured epochs
 
 
 def arms(epochs: int) -> list[TrainConfig]:
@@ -65,8 +70,14 @@ def arms(epochs: int) -> list[TrainConfig]:
     return [TrainConfig.from_dict({**experiment, **arm, "arm": name}) for name, arm in ARMS]
 
 
-def bare_run(data, device, epochs: int = EXPERIMENT["epochs"]) -> tuple[list[float], list]:
-    """The three arms on the bare loop: epoch times from epoch 2 on, and the arms' results."""
+def intervals(stamps: list[float]) -> list[float]:
+    """Epoch 2 onwards, from the time each epoch was reported."""
+    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def bare_run(data, device, epochs: int) -> tuple[list[float], list]:
+    """The three arms on the bare loop in one run: epoch times from epoch 2 on, and the arms'
+    results (bench/denormals.py)."""
     stamps = []
     results = train_lockstep(
         arms(epochs),
@@ -78,26 +89,31 @@ def bare_run(data, device, epochs: int = EXPERIMENT["epochs"]) -> tuple[list[flo
     return intervals(stamps), results
 
 
-def bare_way(turn: Turn, epochs: int) -> None:
-    """In its own process: the three arms on the bare loop, a turn per epoch."""
+def bare_way(turn: Turn, runs: int, epochs: int) -> None:
+    """In its own process: the three arms on the bare loop, a turn per epoch, runs times over,
+    each run with its data loaded afresh as the worker does."""
     flush_denormals()  # as the worker's entry point does, before torch starts its threads
     device = pick_device()
-    data = load_data(arms(epochs)[0], DATA, False, device)
     turn.begin()
-    train_lockstep(arms(epochs), *data, device, measure=False, report=lambda r: turn.end())
+    for _ in range(runs):
+        data = load_data(arms(epochs)[0], DATA, False, device)
+        train_lockstep(arms(epochs), *data, device, measure=False, report=lambda r: turn.end())
 
 
-def worker_way(turn: Turn, epochs: int, resume_every: float | str, home: Path) -> int:
-    """In its own process: a real worker on the SQLite file under home, a turn per epoch. Its
-    writer commits only while the process holds the turn: epoch e's commit beside epoch e + 1, as
-    in a real run, within that epoch's turn. Returns how many resume states it kept."""
+def worker_way(turn: Turn, runs: int, epochs: int, resume_every: float | str, home: Path) -> int:
+    """In its own process: a real worker on the SQLite file under home, a turn per epoch, the
+    runs experiments queued at once. Its writer commits only while the process holds the turn:
+    epoch e's commit beside epoch e + 1, as in a real run, within that epoch's turn. Returns how
+    many resume states it kept."""
     flush_denormals()
     settings = Settings(home=home, data_dir=DATA, download=False, resume_every=resume_every)
-    queue.create_experiment(
-        get_engine(settings.db_url), "bench", {**EXPERIMENT, "epochs": epochs}, ARMS
-    )
-    submit, commit, states = _Writer.submit, _Writer._commit, []
+    for _ in range(runs):
+        queue.create_experiment(
+            get_engine(settings.db_url), "bench", {**EXPERIMENT, "epochs": epochs}, ARMS
+        )
+    submit, commit, state_due = _Writer.submit, _Writer._commit, _Writer.state_due
     held = threading.Event()  # set while this process holds the turn
+    states, spacing = [], {}
 
     def commit_in_turn(writer: _Writer, reports) -> None:
         held.wait()
@@ -113,7 +129,14 @@ def worker_way(turn: Turn, epochs: int, resume_every: float | str, home: Path) -
         held.set()
         writer.last_state += turn.waited - waited  # resume spacing: this process's time only
 
-    _Writer.submit, _Writer._commit = end_turn, commit_in_turn
+    def due_as_in_one_run(writer: _Writer, epoch: int) -> bool:
+        last = spacing.get("writer")
+        if last is not None and last is not writer:  # a new run: the spacing goes on
+            writer.last_state, writer.state_cost = last.last_state, last.state_cost
+        spacing["writer"] = writer
+        return state_due(writer, epoch)
+
+    _Writer.submit, _Writer._commit, _Writer.state_due = end_turn, commit_in_turn, due_as_in_one_run
     turn.begin()
     held.set()
     Worker(settings).run_forever(exit_when_idle=True)
@@ -193,21 +216,24 @@ def main() -> None:
     control = "--control" in sys.argv
     header(
         f"epoch time with statistics, histograms, resume states and database writes, on vs off "
-        f"(3 arms, batch 32, {epochs} epochs in turns, REGLAB_RESUME_EVERY={resume_every}, "
-        f"{rounds} rounds)" + (": CONTROL, both ways the bare loop" if control else "")
+        f"(3 arms, batch 32, {RUNS} runs of {epochs} epochs per way and round, in turns, "
+        f"REGLAB_RESUME_EVERY={resume_every}, {rounds} rounds)"
+        + (": CONTROL, both ways the bare loop" if control else "")
     )
-    # One database for all rounds, each round a new experiment in it, as in a real installation
+    # One database for all rounds, each run a new experiment in it, as in a real installation
     # (in a fresh file, a run's first resume state costs more CPU than in one that has held
     # states before: SQLite grows the file instead of reusing freed pages).
     home = Path(tempfile.mkdtemp(prefix="reglab-bench-"))
-    on_way = (bare_way, (epochs,)) if control else (worker_way, (epochs, resume_every, home))
+    off_way = (bare_way, (RUNS, epochs))
+    on_way = off_way if control else (worker_way, (RUNS, epochs, resume_every, home))
     ratios, pairs, means = [], [], {"off": [], "on": []}
     for r in range(rounds):
-        ways = {"off": (bare_way, (epochs,)), "on": on_way}
+        ways = {"off": off_way, "on": on_way}
         if r % 2:
             ways = dict(reversed(ways.items()))  # which way goes first alternates too
         got = in_turns(ways)
-        off, on = (got[name][0][1:] for name in ("off", "on"))  # epoch 1 left out
+        # Each run's first epoch left out
+        off, on = ([t for i, t in enumerate(got[name][0]) if i % epochs] for name in ("off", "on"))
         ratios.append(sum(on) / sum(off))
         pairs += [b / a for a, b in zip(off, on, strict=True)]
         means["off"].append(statistics.mean(off))
