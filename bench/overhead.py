@@ -21,7 +21,11 @@ varied by 2.5 % (standard deviation) and the rounds' by 0.7 % (Intel Xeon VM, 20
 Resume states are spaced as in one long run within a round: each run's writer takes up the
 spacing where the last one left it, on the worker's own clock (it stops while it waits for a
 turn). Each round's worker is a new process, so each round keeps the costliest state, a process's
-first (fresh memory: about 7,400 page faults and 50 ms of the writer's CPU, 25-40 ms later on).
+first (fresh memory: 10,000-16,000 page faults across the clone, the serialization and the
+write, 50-60 ms more training time in the epoch beside its commit), where a worker that lives
+for many runs pays it once. Ten runs a round (about 26 s of training) keep two states, the first
+and a cheaper one; five kept only the first. The first state still weighs more here than in a
+worker that has run for a while.
 The round's figure is the ratio of the two ways' total epoch time, so an epoch that keeps a resume
 state cannot hide; the median round is printed with its 95 % confidence interval, and the median
 of all the rounds' epoch pairs beside it. Then each part of the measuring path alone, as CPU time
@@ -62,7 +66,7 @@ EXPERIMENT = {
     "seed": 0,
 }
 ARMS = [("Original", {}), ("Lasso", {"l1": 1e-4}), ("Ridge", {"l2": 1e-3})]
-RUNS = 5  # per way and round: 5 x 6 measured epochs
+RUNS = 10  # per way and round: 10 x 6 measured epochs, about 26 s of training
 
 
 def arms(epochs: int) -> list[TrainConfig]:
