@@ -68,7 +68,9 @@ def weight_figures(
     stats: dict[str, dict[str, float]] = {}
     if not rows:
         return stats, hists
-    values = torch.stack(rows).cpu().tolist()  # one device sync for all layers' statistics
+    # One device sync for all layers' statistics (each histogram's level, from its max |w|,
+    # took one of its own above: the price of keeping one float64 copy alive at a time).
+    values = torch.stack(rows).cpu().tolist()
     for (name, w), (l1, l2_sq, least, most, near) in zip(kept, values, strict=True):
         n = w.numel()
         # Exact zeros only where |w| reaches 0 (a proximal L1 step makes them): counting them
