@@ -47,8 +47,8 @@ from app.db.engine import get_engine
 from app.settings import Settings
 from bench.common import DATA, header, summary
 from bench.turns import Turn, in_turns
-from worker import checkpoint
 from worker.config import TrainConfig
+from worker.data import as_float
 from worker.lockstep import Lockstep, train_lockstep
 from worker.loop import CANCEL_CHECK_S, RESUME_COST_RATIO, Worker, _Writer
 from worker.stats import weight_figures
@@ -177,14 +177,15 @@ def parts(data, device, epoch_ms: float) -> None:
         keep_resume=True,
     )
     ls = Lockstep(cfgs, data[0], device)
-    states = [checkpoint.to_bytes(r.resume) for r in reports[0]]
+    ls.model.forward_backward(as_float(data[0].x[:32]), data[0].y[:32])
+    ls.step()  # Adam's moments, as a resume state after training holds them
     epoch = iter(range(1, 10**6))
 
     def commit(with_state: bool) -> None:
         e = next(epoch)
         rows = [
-            feed.EpochRow(c, e, r.metrics, r.layers, r.histograms, s if with_state else None)
-            for c, r, s in zip(claims, reports[0], states, strict=True)
+            feed.EpochRow(c, e, r.metrics, r.layers, r.histograms, r.resume if with_state else None)
+            for c, r in zip(claims, reports[0], strict=True)
         ]
         feed.write_epochs(engine, rows)
 
@@ -193,7 +194,7 @@ def parts(data, device, epoch_ms: float) -> None:
             state = ls.model.arm_state(a)
             weight_figures(state, ls.bases)
 
-    state_ms = cpu_ms(lambda: [checkpoint.to_bytes(r.resume) for r in reports[0]], 5)
+    state_ms = cpu_ms(lambda: [ls.arm_resume(a, 1, {}) for a in range(len(cfgs))], 5)
     state_ms += cpu_ms(lambda: commit(True), 5) - cpu_ms(lambda: commit(False), 5)
     rows = {
         "statistics and histograms (training thread)": cpu_ms(measure),

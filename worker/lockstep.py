@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worker import checkpoint
 from worker import data as D
 from worker.config import TrainConfig
 from worker.models import FullyConnected
@@ -297,7 +298,8 @@ class Lockstep:
         order = [p for g in opt.param_groups for p in g["params"]]
         return opt, [self.model.p(by_id[id(p)]) for p in order]
 
-    def arm_resume(self, k: int, epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    def arm_resume(self, k: int, epoch: int, metrics: dict[str, Any]) -> bytearray:
+        """Arm k's resume state in the one-by-one format, snapshotted into a resume blob."""
         opt, stacked = self._arm_optimizer_map(k)
         template = opt.state_dict()
         state = {}
@@ -305,20 +307,18 @@ class Lockstep:
             s = self.opt.state.get(p)
             if s:
                 state[idx] = {
-                    key: (
-                        v.detach()[k].clone()
-                        if v.ndim and v.shape[0] == self.model.k
-                        else v.detach().clone()
-                    )
+                    key: v.detach()[k] if v.ndim and v.shape[0] == self.model.k else v.detach()
                     for key, v in s.items()
                 }
-        return {
-            "epoch": epoch,
-            "model": {n: v.clone() for n, v in self.model.arm_state(k).items()},
-            "optimizer": {"state": state, "param_groups": template["param_groups"]},
-            "rng": torch.get_rng_state(),
-            "metrics": metrics,
-        }
+        return checkpoint.snapshot(
+            {
+                "epoch": epoch,
+                "model": self.model.arm_state(k),
+                "optimizer": {"state": state, "param_groups": template["param_groups"]},
+                "rng": torch.get_rng_state(),
+                "metrics": metrics,
+            }
+        )
 
     def load_resume(self, states: list[dict[str, Any]]) -> None:
         with torch.no_grad():
@@ -428,8 +428,10 @@ def train_lockstep(
             }
             layers, hists = weight_figures(state, ls.bases) if measure else ({}, {})
             results[a].epoch, results[a].metrics = epoch, {**metrics, "layers": layers}
+            started = time.thread_time()
             resume_after = ls.arm_resume(a, epoch, results[a].metrics) if wanted else None
-            reports.append(EpochReport(epoch, metrics, layers, hists, resume_after))
+            took = time.thread_time() - started
+            reports.append(EpochReport(epoch, metrics, layers, hists, resume_after, took))
         report(reports)
     # Hand back each arm as its own FullyConnected.
     for a, r in enumerate(results):

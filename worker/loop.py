@@ -37,10 +37,11 @@ log = logging.getLogger("reglab.worker")
 CANCEL_CHECK_S = 0.25  # how often a running arm looks for a cancel request
 WRITE_RETRIES = 5  # a transient database error is retried, with backoff, before the run fails
 # REGLAB_RESUME_EVERY=auto: the training time between resume checkpoints, as a multiple of the
-# CPU time storing the last one took. Storing competes with training for the cores and the GIL:
-# one slowed three-arm training by about 1.4 times its CPU time (60-150 ms of CPU for 14 MB on two
-# busy cores, 90 ms more per epoch with one after every epoch), so 300 keeps resume checkpoints
-# near 0.5 % of the time; for three arms of the tutorial's network here, one every 20-45 s.
+# CPU time the last one took (its snapshot on the training thread, its commit on the writer's:
+# 20-70 ms for three arms of the tutorial's network, the costliest in a new process). Storing
+# competes with training for the cores and the GIL: one slowed three-arm training by about 1.4
+# times its CPU time (90 ms more per epoch with one after every epoch, when serializing took
+# 60-150 ms), so 300 keeps resume checkpoints near 0.5 % of the time.
 RESUME_COST_RATIO = 300
 # ...and never closer than this, the first one included: a crash costs at most this much training
 # beyond the spacing, and a run shorter than this keeps none (one after its first epoch, only to
@@ -90,7 +91,7 @@ class _Writer(threading.Thread):
         self.pending: queues.Queue[list[EpochReport] | None] = queues.Queue(maxsize=2)
         self.error: BaseException | None = None
         self.last_state = time.monotonic()
-        self.state_cost = 0.0  # CPU seconds the last resume checkpoint took to serialize and commit
+        self.state_cost = 0.0  # CPU seconds the last resume checkpoint took to snapshot and commit
         self.epochs = TrainConfig.from_dict(claims[0].config).epochs
 
     def submit(self, reports: list[EpochReport]) -> None:
@@ -121,8 +122,9 @@ class _Writer(threading.Thread):
         """Whether to keep a resume checkpoint after this epoch. After the last epoch the run
         finishes instead; otherwise as REGLAB_RESUME_EVERY says: after every epoch (0), every so
         many seconds of training, or ('auto') once the training since the last one is
-        RESUME_COST_RATIO times the CPU time that one took to store, so that they take about 0.5 %
-        of the time (after every one-second epoch they cost 8-20 %), and at least RESUME_MIN_S."""
+        RESUME_COST_RATIO times the CPU time that one took to snapshot and store, so that they
+        take about 0.5 % of the time (after every one-second epoch they cost 8-20 %), and at
+        least RESUME_MIN_S."""
         if epoch == self.epochs:
             return False
         every = self.worker.settings.resume_every
@@ -136,18 +138,12 @@ class _Writer(threading.Thread):
 
     def _commit(self, reports: list[EpochReport]) -> None:
         keep = reports[0].resume is not None
-        # CPU time of this thread, not wall time: what storing takes from training is the
-        # processor (and the GIL); waiting on the disk takes nothing from it.
+        # CPU time, not wall time: what storing takes from training is the processor (and the
+        # GIL); waiting on the disk takes nothing from it. The training thread's snapshot
+        # counts too.
         started = time.thread_time()
         rows = [
-            feed.EpochRow(
-                claim,
-                r.epoch,
-                r.metrics,
-                r.layers,
-                r.histograms,
-                checkpoint.to_bytes(r.resume) if keep else None,
-            )
+            feed.EpochRow(claim, r.epoch, r.metrics, r.layers, r.histograms, r.resume)
             for claim, r in zip(self.claims, reports, strict=True)
         ]
         for attempt in range(WRITE_RETRIES):
@@ -162,7 +158,7 @@ class _Writer(threading.Thread):
         if not ok:
             self.lost.set()
         if keep:
-            self.state_cost = time.thread_time() - started
+            self.state_cost = time.thread_time() - started + sum(r.resume_s for r in reports)
 
 
 class Worker:
@@ -224,7 +220,7 @@ class Worker:
         if stored is None:
             return None
         try:
-            return checkpoint.from_bytes(stored[1])
+            return checkpoint.restore(stored[1])
         except Exception:  # an unreadable state costs the finished epochs, not the run
             log.exception("run %s: resume checkpoint unreadable; starting over", claim.run_id)
             return None

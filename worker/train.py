@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worker import checkpoint
 from worker import data as D
 from worker.augment import affine_matrices, epoch_draws, warp
 from worker.config import TrainConfig
@@ -47,8 +48,10 @@ class EpochReport:
     metrics: dict[str, float]
     layers: dict[str, dict[str, float]]
     histograms: dict[str, tuple[int, list[int]]]  # layer -> (level, counts)
-    # What resuming after this epoch needs (copies, safe to serialize on another thread).
-    resume: dict[str, Any] | None = None
+    # What resuming after this epoch needs, as the blob the worker stores (checkpoint.snapshot:
+    # taken on the training thread, safe to hand to another), and the CPU seconds taking it cost.
+    resume: bytearray | None = None
+    resume_s: float = 0.0
 
 
 @dataclass
@@ -143,30 +146,20 @@ def evaluate(model: nn.Module, split: D.Split) -> tuple[float, float]:
     return loss_sum.item() / n, correct.item() / n
 
 
-def _copy(tree: Any) -> Any:
-    """A detached copy of a (nested) state dict: training goes on mutating the original."""
-    if isinstance(tree, torch.Tensor):
-        return tree.detach().clone()
-    if isinstance(tree, dict):
-        return {k: _copy(v) for k, v in tree.items()}
-    if isinstance(tree, list | tuple):
-        return type(tree)(_copy(v) for v in tree)
-    return tree
-
-
-def resume_state(epoch: int, model: nn.Module, opt, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Weights, optimizer and RNG after `epoch`. The batch order and augmentation come from
-    (seed, epoch) generators, so with these a resumed run continues exactly as it would have."""
+def resume_state(epoch: int, model: nn.Module, opt, metrics: dict[str, Any]) -> bytearray:
+    """Weights, optimizer and RNG after `epoch`, snapshotted into a resume blob. The batch order
+    and augmentation come from (seed, epoch) generators, so with these a resumed run continues
+    exactly as it would have."""
     state = {
         "epoch": epoch,
-        "model": _copy(model.state_dict()),
-        "optimizer": _copy(opt.state_dict()),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
         "rng": torch.get_rng_state(),
         "metrics": metrics,
     }
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    return state
+    return checkpoint.snapshot(state)
 
 
 def load_data(cfg: TrainConfig, root: Path, download: bool, device: torch.device):
@@ -281,6 +274,8 @@ def train(
         layers, hists = weight_figures(state, bases) if measure else ({}, {})
         result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
         wanted = keep_resume(epoch) if callable(keep_resume) else keep_resume
+        started = time.thread_time()
         resume_after = resume_state(epoch, model, opt, result.metrics) if wanted else None
-        report(EpochReport(epoch, metrics, layers, hists, resume_after))
+        took = time.thread_time() - started
+        report(EpochReport(epoch, metrics, layers, hists, resume_after, took))
     return result

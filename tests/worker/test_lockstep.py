@@ -125,7 +125,7 @@ def test_resume_states_cross_between_lockstep_and_one_by_one(data):
         report=first.append,
         keep_resume=True,
     )
-    states = [checkpoint.from_bytes(checkpoint.to_bytes(r.resume)) for r in first[-1]]
+    states = [checkpoint.restore(r.resume) for r in first[-1]]
     # An arm stopped in lockstep resumes alone...
     alone = train(cfgs[1], *data, CPU, resume=states[1])
     for name, w in whole[1][0].model.state_dict().items():

@@ -41,8 +41,8 @@ def test_resumed_run_is_bitwise_the_uninterrupted_one(data, stop_after):
         report=first.append,
         keep_resume=True,
     )
-    # Through bytes, as the worker stores it, and loaded with weights_only=True.
-    state = checkpoint.from_bytes(checkpoint.to_bytes(first[-1].resume))
+    # From the blob the worker stores.
+    state = checkpoint.restore(first[-1].resume)
     started_from = []
     rest = []
     resumed = train(
