@@ -59,10 +59,12 @@ def test_auto_spaces_states_by_what_the_last_one_cost(settings, monkeypatch):
     assert writer.state_due(1)  # then the first one is taken, and measured
     assert not writer.state_due(2)  # not another while that one is still being stored
 
-    writer.submit([_report_with_state(settings)])  # a real resume state, really committed
+    report = _report_with_state(settings)
+    assert report.resume_s > 0  # the snapshot's CPU time on the training thread
+    writer.submit([report])  # a real resume state, really committed
     writer.close()
     cost = writer.state_cost
-    assert 0 < cost < 10
+    assert report.resume_s < cost < 10  # the snapshot and the commit
     assert not writer.state_due(3)  # 300 x its cost has not passed yet
 
     monkeypatch.setattr(loop, "RESUME_COST_RATIO", 1.0)  # so the test need not wait 300 x cost
