@@ -190,7 +190,8 @@ def test_a_lagging_resume_state_drops_the_epochs_after_it(engine):
     feed.begin_training(engine, c, "cpu", {}, 0)
     metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
     feed.write_epoch(engine, c, 1, metrics, {}, {})
-    feed.write_epoch(engine, c, 2, metrics, {}, {}, resume=b"state after 2")
+    # a bytearray, as the worker's snapshot is: stored as it is, read back as bytes
+    feed.write_epoch(engine, c, 2, metrics, {}, {}, resume=bytearray(b"state after 2"))
     feed.write_epoch(engine, c, 3, metrics, {}, {})  # no state: saved at most every few seconds
     queue.release(engine, c, "worker gone")
     c2 = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
