@@ -196,13 +196,17 @@ def parts(data, device, epoch_ms: float) -> None:
 
     state_ms = cpu_ms(lambda: [ls.arm_resume(a, 1, {}) for a in range(len(cfgs))], 5)
     state_ms += cpu_ms(lambda: commit(True), 5) - cpu_ms(lambda: commit(False), 5)
-    rows = {
-        "statistics and histograms (training thread)": cpu_ms(measure),
-        "the epoch's transaction (writer thread)": cpu_ms(lambda: commit(False)),
-        "cancel checks (watcher thread)": cpu_ms(lambda: queue.cancel_requested(engine, claims))
-        * epoch_ms
-        / (CANCEL_CHECK_S * 1000),
-    }
+    with queue.CancelCheck(engine, claims) as cancel_requested:
+        rows = {
+            "statistics and histograms (training thread)": cpu_ms(measure),
+            "the epoch's transaction (writer thread)": cpu_ms(lambda: commit(False)),
+            "cancel checks (watcher thread)": cpu_ms(cancel_requested)
+            * epoch_ms
+            / (CANCEL_CHECK_S * 1000),
+            "heartbeats (watcher thread)": cpu_ms(lambda: queue.heartbeat(engine, claims, worker))
+            * epoch_ms
+            / (settings.heartbeat_interval * 1000),
+        }
     print(f"   CPU time per epoch of each part alone, against a {epoch_ms:.0f} ms epoch:")
     for label, ms in rows.items():
         print(f"     {label:46s} {ms:6.2f} ms  {ms / epoch_ms:6.2%}")

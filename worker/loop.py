@@ -66,19 +66,20 @@ class _Watch(threading.Thread):
     def run(self) -> None:
         engine, s = self.worker.engine, self.worker.settings
         last_beat = time.monotonic()
-        while not self.done.wait(CANCEL_CHECK_S):
-            if self.worker._orphaned():
-                self.worker.shutdown.set()  # stop training as on SIGTERM: the run is re-queued
-            try:
-                if time.monotonic() - last_beat >= s.heartbeat_interval:
-                    last_beat = time.monotonic()
-                    if not queue.heartbeat(engine, self.claims, self.worker.id):
-                        self.lost.set()
-                        return
-                if queue.cancel_requested(engine, self.claims):
-                    self.cancel.set()
-            except Exception:  # a transient database error must not kill the heartbeat
-                log.exception("heartbeat failed; retrying")
+        with queue.CancelCheck(engine, self.claims) as cancel_requested:
+            while not self.done.wait(CANCEL_CHECK_S):
+                if self.worker._orphaned():
+                    self.worker.shutdown.set()  # stop training as on SIGTERM: the run is re-queued
+                try:
+                    if time.monotonic() - last_beat >= s.heartbeat_interval:
+                        last_beat = time.monotonic()
+                        if not queue.heartbeat(engine, self.claims, self.worker.id):
+                            self.lost.set()
+                            return
+                    if cancel_requested():
+                        self.cancel.set()
+                except Exception:  # a transient database error must not kill the heartbeat
+                    log.exception("heartbeat failed; retrying")
 
 
 class _Writer(threading.Thread):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, bindparam, delete, update
+from sqlalchemy import ColumnElement, DateTime, Engine, and_, bindparam, delete, update
 from sqlmodel import Session, col, select
 
 from app.db.engine import read_session, write_session
@@ -179,30 +179,77 @@ def held_params(claims: list[Claim]) -> dict[str, Any]:
     return {"held_ids": [c.run_id for c in claims], "held_token": claims[0].token}
 
 
+# The watcher's statements, built once; its thread shares the GIL with training.
+_BEAT_RUNS = update(Run).where(HELD).values(heartbeat_at=bindparam("now", type_=DateTime()))
+_BEAT_WORKER = (
+    update(Worker)
+    .where(col(Worker.id) == bindparam("worker_id"))
+    .values(heartbeat_at=bindparam("now", type_=DateTime()))
+)
+
+
 def heartbeat(engine: Engine, claims: list[Claim], worker_id: str) -> bool:
-    """Record that the worker is alive. False when any of its claims was taken back."""
+    """Record that the worker is alive. False when any of its claims was taken back.
+
+    Core statements on a plain connection: through a Session this took 1.4 ms of CPU a beat."""
     now = utcnow()
-    with write_session(engine) as s:
-        result = s.exec(update(Run).where(held(claims)).values(heartbeat_at=now))
-        s.exec(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
-        return result.rowcount == len(claims)
+    with engine.execution_options(write=True).begin() as conn:
+        runs = conn.execute(_BEAT_RUNS, {**held_params(claims), "now": now})
+        conn.execute(_BEAT_WORKER, {"worker_id": worker_id, "now": now})
+    return runs.rowcount == len(claims)
 
 
-# Built once: building it was 40 % of each check's CPU time (270-290 us here, 150-175 without).
 _CANCEL_REQUESTED = select(Run.cancel_requested).where(
     col(Run.id).in_(bindparam("run_ids", expanding=True))
 )
 
 
 def cancel_requested(engine: Engine, claims: list[Claim]) -> bool:
-    """Whether the user asked to stop these runs (cancel acts on whole experiments).
+    """Whether the user asked to stop these runs (cancel acts on whole experiments)."""
+    with CancelCheck(engine, claims) as check:
+        return check()
 
-    On a plain connection, not a Session: a worker asks four times a second, from a thread that
-    shares the GIL with training, and the Session's bookkeeping was half of the check's CPU time
-    (405 us of CPU a check here, 200 us without it)."""
-    run_ids = [c.run_id for c in claims]
-    with engine.connect() as conn:
-        return any(conn.execute(_CANCEL_REQUESTED, {"run_ids": run_ids}).scalars())
+
+class CancelCheck:
+    """cancel_requested for one group of claims, asked four times a second by a worker's watcher
+    thread while training runs beside it (sharing the GIL): its SQL compiled once, the run ids
+    (integers) written into it, and run on a DBAPI connection of its own. A check took 221 us of
+    CPU through SQLAlchemy's execution path here (405 us through a Session), 11 us this way."""
+
+    def __init__(self, engine: Engine, claims: list[Claim]):
+        self.engine = engine
+        stmt = _CANCEL_REQUESTED.params(run_ids=[int(c.run_id) for c in claims])
+        self.sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        self.conn: Any = None
+
+    def __call__(self) -> bool:
+        if self.conn is None:
+            self.conn = self.engine.raw_connection()
+        try:
+            cur = self.conn.cursor()
+            cur.execute(self.sql)
+            asked = any(row[0] for row in cur.fetchall())
+            cur.close()
+            # End the read's transaction: PostgreSQL ends a session idle in one (SQLite's
+            # connections autocommit; this does nothing there).
+            self.conn.rollback()
+            return asked
+        except Exception:
+            self.close(broken=True)  # a new connection next time: the database may be back
+            raise
+
+    def close(self, broken: bool = False) -> None:
+        if self.conn is not None:
+            if broken:
+                self.conn.invalidate()
+            self.conn.close()
+            self.conn = None
+
+    def __enter__(self) -> "CancelCheck":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def fenced_run(s: Session, claim: Claim) -> Run | None:

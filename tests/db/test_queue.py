@@ -1,10 +1,12 @@
-"""Queue semantics on a real SQLite file: atomic claims, fencing, cancel, stalled runs."""
+"""Queue semantics on a real SQLite file (and a real PostgreSQL where a test says so): atomic
+claims, fencing, cancel, stalled runs."""
 
 import sqlite3
 import threading
 import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
@@ -98,13 +100,18 @@ def test_stalled_run_fails_after_max_attempts(engine):
     assert "Gave up after 3 attempts" in run.error
 
 
-def test_fresh_heartbeat_keeps_the_claim(engine):
+def test_fresh_heartbeat_keeps_the_claim(both):
+    engine = both
     make(engine, 1)
     w = queue.register_worker(engine, "h", 1, "cpu")
     c = queue.claim_next(engine, w)
     time.sleep(0.05)
     assert queue.heartbeat(engine, [c], w)
     assert queue.requeue_stalled(engine, timeout_s=30, max_attempts=3) == []
+    # ...and the beat is a time the sweep reads as such: once it is older than the timeout, the
+    # run goes back to the queue.
+    time.sleep(0.3)
+    assert queue.requeue_stalled(engine, timeout_s=0.2, max_attempts=3) == [c.run_id]
 
 
 def test_cancel_stops_queued_at_once_and_flags_running(engine):
@@ -116,6 +123,46 @@ def test_cancel_stops_queued_at_once_and_flags_running(engine):
     assert queue.cancel_requested(engine, [c])
     assert queue.finish(engine, c, RunStatus.cancelled)
     assert statuses(engine, exp.id) == ["cancelled", "cancelled"]
+
+
+@pytest.fixture
+def both(backend, settings):
+    """An engine on the SQLite file, then on a real PostgreSQL."""
+    if backend:
+        settings.database_url = backend
+    return get_engine(settings.db_url)
+
+
+def _in_transaction(conn) -> bool:
+    dbapi = conn.dbapi_connection
+    if isinstance(dbapi, sqlite3.Connection):
+        return dbapi.in_transaction
+    return dbapi.info.transaction_status != dbapi.info.transaction_status.IDLE
+
+
+def test_a_held_cancel_check_sees_each_new_request_and_holds_no_transaction(both):
+    engine = both
+    exp = make(engine, 2)
+    c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
+    with queue.CancelCheck(engine, [c]) as check:
+        assert not check()
+        # between checks no transaction stays open (PostgreSQL ends a session idle in one)
+        assert not _in_transaction(check.conn)
+        queue.request_cancel(engine, exp.id)
+        assert check()  # the same connection, a fresh read
+
+
+def test_a_cancel_check_gets_a_new_connection_after_a_broken_one(both):
+    engine = both
+    exp = make(engine, 1)
+    c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
+    with queue.CancelCheck(engine, [c]) as check:
+        assert not check()
+        check.conn.dbapi_connection.close()  # the database went away under it
+        with pytest.raises((sqlite3.Error, psycopg.Error)):  # said, as each DBAPI says it
+            check()
+        queue.request_cancel(engine, exp.id)
+        assert check()
 
 
 def test_release_puts_the_run_back_for_another_worker(engine):
