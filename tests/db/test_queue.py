@@ -140,10 +140,15 @@ def _in_transaction(conn) -> bool:
     return dbapi.info.transaction_status != dbapi.info.transaction_status.IDLE
 
 
-def test_a_held_cancel_check_sees_each_new_request_and_holds_no_transaction(both):
-    engine = both
-    exp = make(engine, 2)
-    c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
+@pytest.fixture
+def running(both):
+    """(engine, experiment, claim): an experiment of two arms on `both`, its first arm claimed."""
+    exp = make(both, 2)
+    return both, exp, queue.claim_next(both, queue.register_worker(both, "h", 1, "cpu"))
+
+
+def test_a_held_cancel_check_sees_each_new_request_and_holds_no_transaction(running):
+    engine, exp, c = running
     with queue.CancelCheck(engine, [c]) as check:
         assert not check()
         # between checks no transaction stays open (PostgreSQL ends a session idle in one)
@@ -152,10 +157,8 @@ def test_a_held_cancel_check_sees_each_new_request_and_holds_no_transaction(both
         assert check()  # the same connection, a fresh read
 
 
-def test_a_cancel_check_gets_a_new_connection_after_a_broken_one(both):
-    engine = both
-    exp = make(engine, 1)
-    c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
+def test_a_cancel_check_gets_a_new_connection_after_a_broken_one(running):
+    engine, exp, c = running
     with queue.CancelCheck(engine, [c]) as check:
         assert not check()
         check.conn.dbapi_connection.close()  # the database went away under it
