@@ -120,7 +120,8 @@ def test_cancel_stops_queued_at_once_and_flags_running(engine):
     c = queue.claim_next(engine, w)
     assert queue.request_cancel(engine, exp.id) == {"cancelled": 1, "stopping": 1}
     assert statuses(engine, exp.id) == ["running", "cancelled"]
-    assert queue.cancel_requested(engine, [c])
+    with queue.CancelCheck(engine, [c]) as cancel_requested:
+        assert cancel_requested()
     assert queue.finish(engine, c, RunStatus.cancelled)
     assert statuses(engine, exp.id) == ["cancelled", "cancelled"]
 
