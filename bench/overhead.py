@@ -21,8 +21,8 @@ varied by 2.5 % (standard deviation) and the rounds' by 0.7 % (Intel Xeon VM, 20
 Resume states are spaced as in one long run within a round: each run's writer takes up the
 spacing where the last one left it, on the worker's own clock (it stops while it waits for a
 turn). Each round's worker is a new process, so each round keeps the costliest state, a process's
-first (fresh memory: 10,000-16,000 page faults across the clone, the serialization and the
-write, 50-60 ms more training time in the epoch beside its commit), where a worker that lives
+first (fresh memory: page faults across the snapshot and SQLite's copy of the blob, and the
+epoch beside its commit trains 50-70 ms longer), where a worker that lives
 for many runs pays most of that once (its later states faulted 0-2,300 pages). Ten runs a round
 (about 26 s of training) keep two states, the first and a cheaper one; five kept only the first.
 The first state still weighs more here than in a worker that has run for a while.

@@ -38,6 +38,7 @@ from worker.train import (
     epoch_batches,
     mixed_precision,
     model_for,
+    timed_snapshot,
 )
 
 # The arm's own treatment; everything else must be equal for arms to share a computation.
@@ -428,10 +429,8 @@ def train_lockstep(
             }
             layers, hists = weight_figures(state, ls.bases) if measure else ({}, {})
             results[a].epoch, results[a].metrics = epoch, {**metrics, "layers": layers}
-            started = time.thread_time()
-            resume_after = ls.arm_resume(a, epoch, results[a].metrics) if wanted else None
-            took = time.thread_time() - started
-            reports.append(EpochReport(epoch, metrics, layers, hists, resume_after, took))
+            blob, took = timed_snapshot(wanted, ls.arm_resume, a, epoch, results[a].metrics)
+            reports.append(EpochReport(epoch, metrics, layers, hists, blob, took))
         report(reports)
     # Hand back each arm as its own FullyConnected.
     for a, r in enumerate(results):

@@ -162,6 +162,18 @@ def resume_state(epoch: int, model: nn.Module, opt, metrics: dict[str, Any]) -> 
     return checkpoint.snapshot(state)
 
 
+def timed_snapshot(
+    wanted: bool, take: Callable[..., bytearray], *args: Any
+) -> tuple[bytearray | None, float]:
+    """The resume blob take(*args) snapshots, if wanted, and the CPU seconds it took this (the
+    training) thread: the writer counts them in the spacing of resume states."""
+    if not wanted:
+        return None, 0.0
+    started = time.thread_time()
+    blob = take(*args)
+    return blob, time.thread_time() - started
+
+
 def load_data(cfg: TrainConfig, root: Path, download: bool, device: torch.device):
     train = D.subset(D.load_split(cfg.dataset, root, True, download), cfg.train_per_class, cfg.seed)
     val = D.subset(D.load_split(cfg.dataset, root, False, download), cfg.val_per_class, cfg.seed)
@@ -274,8 +286,6 @@ def train(
         layers, hists = weight_figures(state, bases) if measure else ({}, {})
         result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
         wanted = keep_resume(epoch) if callable(keep_resume) else keep_resume
-        started = time.thread_time()
-        resume_after = resume_state(epoch, model, opt, result.metrics) if wanted else None
-        took = time.thread_time() - started
-        report(EpochReport(epoch, metrics, layers, hists, resume_after, took))
+        blob, took = timed_snapshot(wanted, resume_state, epoch, model, opt, result.metrics)
+        report(EpochReport(epoch, metrics, layers, hists, blob, took))
     return result
