@@ -53,6 +53,14 @@ def _sqlite_hooks(engine: Engine) -> None:
 
 
 def _postgres_hooks(engine: Engine) -> None:
+    # The rows of one INSERT go as one multi-row statement, not as the driver's executemany:
+    # psycopg pipelines that, and a process frozen after a pipeline's statements but before its
+    # Sync leaves a session the server counts neither idle in a transaction nor running a
+    # statement, so no timeout ends it and it holds the write lock for ever (the likely cause of
+    # one CI run where a worker, SIGSTOPped mid-epoch, kept the next one from starting). Between
+    # statements that each end in a Sync, idle_in_transaction_session_timeout ends it.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # A process frozen inside a transaction (SIGSTOP, a paused VM) would hold the write lock

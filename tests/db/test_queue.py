@@ -11,9 +11,16 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
+from app.db import engine as engine_module
 from app.db import feed, queue
-from app.db.engine import SQLITE_PAGE_SIZE, get_engine, read_session, write_session
-from app.db.models import Change, EpochMetric, Run, RunStatus, utcnow
+from app.db.engine import (
+    SQLITE_PAGE_SIZE,
+    WRITE_LOCK_KEY,
+    get_engine,
+    read_session,
+    write_session,
+)
+from app.db.models import Change, EpochMetric, Histogram, Run, RunStatus, utcnow
 
 CFG = {"dataset": "mnist", "epochs": 3, "seed": 0}
 
@@ -233,6 +240,57 @@ def test_a_group_write_refuses_arms_at_different_epochs(engine):
         feed.write_epochs(engine, epoch_rows((a, 1), (b, 2)))
     with read_session(engine) as s:
         assert s.exec(select(EpochMetric)).all() == []
+
+
+def test_an_epochs_rows_reach_postgresql_without_a_pipeline(pg_url, monkeypatch):
+    # psycopg pipelines executemany; a worker frozen inside a pipeline would hold the write lock
+    # for ever (the next test shows why), so each INSERT goes as one multi-row statement.
+    engine = get_engine(pg_url)
+    a, b = claimed_pair(engine)
+    pipelined, executemany = [], psycopg.Cursor.executemany
+
+    def spy(cursor, query, params_seq, **kw):
+        pipelined.append(query)
+        return executemany(cursor, query, params_seq, **kw)
+
+    monkeypatch.setattr(psycopg.Cursor, "executemany", spy)
+    hists = {"fc1.weight": (0, [1] * 8), "fc2.weight": (1, [2] * 8)}
+    rows = [feed.EpochRow(r.claim, 1, r.metrics, {}, hists) for r in epoch_rows((a, 1), (b, 1))]
+    assert feed.write_epochs(engine, rows)
+    assert pipelined == []
+    with read_session(engine) as s:
+        assert len(s.exec(select(EpochMetric)).all()) == 2
+        assert len(s.exec(select(Histogram)).all()) == 4
+
+
+def _write_lock_is_free(engine) -> bool:
+    with engine.connect() as conn:  # a transaction-level lock: the rollback on exit frees it
+        return conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({WRITE_LOCK_KEY})").scalar()
+
+
+def test_postgresql_frees_the_write_lock_of_a_writer_frozen_between_statements(pg_url, monkeypatch):
+    monkeypatch.setattr(engine_module, "IDLE_IN_TRANSACTION_MS", 300)  # read on connect
+    engine = get_engine(pg_url)
+    # Frozen after a statement: the session is idle in a transaction, and the server ends it.
+    frozen = engine.execution_options(write=True).connect()
+    frozen.begin()  # takes the write lock
+    frozen.exec_driver_sql("SELECT 1")
+    assert not _write_lock_is_free(engine)
+    time.sleep(1.0)
+    assert _write_lock_is_free(engine)
+    frozen.invalidate()
+    # Frozen inside a pipeline (a statement sent, its Sync not yet): no timeout applies.
+    raw = engine.raw_connection()
+    try:
+        pg = raw.driver_connection
+        pg.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        pg.pgconn.enter_pipeline_mode()
+        pg.pgconn.send_query_params(b"SELECT 1", None)
+        pg.pgconn.flush()
+        time.sleep(1.0)
+        assert not _write_lock_is_free(engine)
+    finally:
+        raw.invalidate()
 
 
 def test_a_lagging_resume_state_drops_the_epochs_after_it(engine):
