@@ -272,13 +272,13 @@ def test_postgresql_frees_the_write_lock_of_a_writer_frozen_between_statements(p
     monkeypatch.setattr(engine_module, "IDLE_IN_TRANSACTION_MS", 300)  # read on connect
     engine = get_engine(pg_url)
     # Frozen after a statement: the session is idle in a transaction, and the server ends it.
-    frozen = engine.execution_options(write=True).connect()
-    frozen.begin()  # takes the write lock
-    frozen.exec_driver_sql("SELECT 1")
-    assert not _write_lock_is_free(engine)
-    time.sleep(1.0)
-    assert _write_lock_is_free(engine)
-    frozen.invalidate()
+    with engine.execution_options(write=True).connect() as frozen:
+        frozen.begin()  # takes the write lock
+        frozen.exec_driver_sql("SELECT 1")
+        assert not _write_lock_is_free(engine)
+        time.sleep(1.0)
+        assert _write_lock_is_free(engine)
+        frozen.invalidate()  # its session is gone
     # Frozen inside a pipeline (a statement sent, its Sync not yet): no timeout applies.
     raw = engine.raw_connection()
     try:
