@@ -79,7 +79,7 @@ class _Watch(threading.Thread):
                     if cancel_requested():
                         self.cancel.set()
                 except Exception:  # a transient database error must not kill the heartbeat
-                    log.exception("heartbeat failed; retrying")
+                    log.exception("heartbeat or cancel check failed; retrying")
 
 
 class _Writer(threading.Thread):

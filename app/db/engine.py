@@ -75,12 +75,17 @@ def _postgres_hooks(engine: Engine) -> None:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
 
+def writer(engine: Engine) -> Engine:
+    """The engine whose transactions take the write lock first (the `begin` hooks above)."""
+    return engine.execution_options(write=True)
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (Alembic), under the write lock: when a server and
     workers start together, one migrates and the others find it done."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.execution_options(write=True).begin() as conn:
+    with writer(engine).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -112,7 +117,7 @@ def read_session(engine: Engine) -> Iterator[Session]:
 def write_session(engine: Engine) -> Iterator[Session]:
     """A transaction that holds the write lock from its start and commits on exit."""
     with (
-        Session(engine.execution_options(write=True), expire_on_commit=False) as session,
+        Session(writer(engine), expire_on_commit=False) as session,
         session.begin(),
     ):
         yield session

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, DateTime, Engine, and_, bindparam, delete, update
 from sqlmodel import Session, col, select
 
-from app.db.engine import read_session, write_session
+from app.db.engine import read_session, write_session, writer
 from app.db.models import (
     ArtifactBlob,
     Change,
@@ -193,7 +193,7 @@ def heartbeat(engine: Engine, claims: list[Claim], worker_id: str) -> bool:
 
     Core statements on a plain connection: through a Session this took 1.4 ms of CPU a beat."""
     now = utcnow()
-    with engine.execution_options(write=True).begin() as conn:
+    with writer(engine).begin() as conn:
         runs = conn.execute(_BEAT_RUNS, {**held_params(claims), "now": now})
         conn.execute(_BEAT_WORKER, {"worker_id": worker_id, "now": now})
     return runs.rowcount == len(claims)

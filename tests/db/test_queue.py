@@ -19,6 +19,7 @@ from app.db.engine import (
     get_engine,
     read_session,
     write_session,
+    writer,
 )
 from app.db.models import Change, EpochMetric, Histogram, Run, RunStatus, utcnow
 
@@ -272,7 +273,7 @@ def test_postgresql_frees_the_write_lock_of_a_writer_frozen_between_statements(p
     monkeypatch.setattr(engine_module, "IDLE_IN_TRANSACTION_MS", 300)  # read on connect
     engine = get_engine(pg_url)
     # Frozen after a statement: the session is idle in a transaction, and the server ends it.
-    with engine.execution_options(write=True).connect() as frozen:
+    with writer(engine).connect() as frozen:
         frozen.begin()  # takes the write lock
         frozen.exec_driver_sql("SELECT 1")
         assert not _write_lock_is_free(engine)
