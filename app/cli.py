@@ -12,7 +12,7 @@ import time
 import click
 import uvicorn
 
-from app.security import is_loopback
+from app.security import bind_host_valid, is_loopback
 from app.settings import Settings
 
 WORKER_STOP_GRACE_S = 15
@@ -45,8 +45,15 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 def check_bind(settings: Settings) -> None:
-    """A public address only with a token: the dashboard starts jobs and serves files."""
-    if not is_loopback(settings.host) and settings.token is None:
+    """A public address only with a token: the dashboard starts jobs and serves files. Loopback
+    means `localhost` or an address that parses as one (is_loopback), never a name's prefix."""
+    if not bind_host_valid(settings.host):
+        raise click.UsageError(
+            f"--host {settings.host!r} is not an IP address or a host name without a port (e.g. "
+            "127.0.0.1, ::1, 0.0.0.0, localhost)."
+        )
+    token = settings.token.get_secret_value().strip() if settings.token else ""
+    if not is_loopback(settings.host) and not token:  # an empty token would be no protection
         raise click.UsageError(
             f"refusing to listen on {settings.host}: anyone who can reach it could start training "
             "jobs and download checkpoints. Set REGLAB_TOKEN to a long random secret (every "

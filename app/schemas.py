@@ -1,11 +1,13 @@
 """API models with bounds, shared by the JSON API and the HTML form (one set of rules)."""
 
 import math
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -33,11 +35,47 @@ WEIGHT_DECAY_NOTES = {
     "whatever the gradient's scale; it is not the gradient of any penalty.",
 }
 
+# Characters that change how a name reads without being seen: text-direction overrides, isolates
+# and marks (a name shown as `Ridge` could hold `egdiR` reversed), and line or paragraph breaks.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+LINE_BREAKS = frozenset("\u2028\u2029")
+# What strip_whitespace trims (Unicode White_Space; Python's str.strip() would also take \x1c-\x1f).
+TRIMMED = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+TRIMMED += "\u2028\u2029\u202f\u205f\u3000"
+
+
+def plain_name(value: Any) -> Any:
+    """A name is shown in pages, file names and exports: no control characters (tab, newline,
+    escape, DEL...) and no invisible text-direction controls. Checked before the other rules, so
+    the message says what is wrong in plain words. Whitespace at either end is left to be
+    stripped, as before."""
+    if isinstance(value, str):
+        for i, ch in enumerate(value.strip(TRIMMED)):
+            if unicodedata.category(ch) == "Cc" or ch in LINE_BREAKS:
+                raise PydanticCustomError(
+                    "control_character",
+                    "names cannot contain control characters such as tabs or line breaks "
+                    "(found U+{code} at position {pos})",
+                    {"code": f"{ord(ch):04X}", "pos": i + 1},
+                )
+            if ch in BIDI_CONTROLS:
+                raise PydanticCustomError(
+                    "bidi_control",
+                    "names cannot contain invisible text-direction characters "
+                    "(found U+{code} at position {pos})",
+                    {"code": f"{ord(ch):04X}", "pos": i + 1},
+                )
+    return value
+
+
 ArmName = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[\w .,+()/=-]+$"
     ),
+    BeforeValidator(plain_name),
 ]
 Lambda = Annotated[float, Field(ge=0, le=1, description="Penalty strength; 0 turns it off.")]
 MAX_LAYERS = 9
@@ -159,7 +197,14 @@ def weight_matrices(model: str, depth: int) -> list[str]:
 class ExperimentIn(Strict):
     """An experiment: shared settings plus the arms to compare. Defaults: the tutorial."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
+    name: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=80),
+            BeforeValidator(plain_name),
+        ]
+        | None
+    ) = None
     dataset: Literal["mnist", "fashion_mnist", "kmnist", "cifar10"] = "mnist"
     train_per_class: int | None = Field(
         100, ge=1, le=6000, description="Training images per class; null for the whole split."

@@ -1,18 +1,32 @@
 """Hostile input and hostile neighbours: clear answers, nothing changed, nobody else gets in."""
 
+import hashlib
+import hmac
+import socket
 import subprocess
 import sys
 import time
 
+import click
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from app.cli import check_bind
 from app.db.engine import read_session
 from app.db.models import Experiment, Run
 from app.main import create_app
-from tests.conftest import ROOT, settings_env
+from app.security import (
+    MAX_TOKEN_FAILURES,
+    TOKEN_COOKIE,
+    TOKEN_FAILURE_WINDOW_S,
+    TokenThrottle,
+    cookie_value,
+    is_loopback,
+)
+from tests.conftest import ROOT, free_port, settings_env
+from tests.servers import clean_env, serve
 
 GOOD = {"train_per_class": 5, "val_per_class": 5, "epochs": 1, "hidden": 8, "runs": [{"name": "a"}]}
 
@@ -57,6 +71,13 @@ def rows(engine):
         {"runs": [{"name": "a", "evil": 1}]},
         {"name": "x" * 81},
         {"__proto__": {}},
+        {"name": "Ridge\u202e1.0 = l2"},
+        {"name": "a\x00b"},
+        {"name": "two\nlines"},
+        {"name": "a\u2066b\u2069"},
+        {"runs": [{"name": "a\u200fb"}]},
+        {"runs": [{"name": "a\u061cb"}]},
+        {"runs": [{"name": "a\x1bb"}]},
     ],
 )
 def test_hostile_fields_answer_422_per_field_and_change_nothing(client, engine, patch):
@@ -65,6 +86,27 @@ def test_hostile_fields_answer_422_per_field_and_change_nothing(client, engine, 
     detail = r.json()["detail"]
     assert detail and all("loc" in d and d["msg"] for d in detail)
     assert rows(engine) == (0, 0)
+
+
+def test_names_refuse_control_and_direction_characters_in_plain_words(client, engine):
+    r = client.post("/api/experiments", json={**GOOD, "name": "Ridge\u202e3-e1"})
+    assert r.status_code == 422
+    [err] = r.json()["detail"]
+    assert (
+        err["loc"] == ["body", "name"] and "text-direction" in err["msg"] and "U+202E" in err["msg"]
+    )
+    r = client.post("/api/experiments", json={**GOOD, "runs": [{"name": "a\tb"}]})
+    [err] = r.json()["detail"]
+    assert err["loc"] == ["body", "runs", 0, "name"] and "control characters" in err["msg"]
+    form = {"dataset": "mnist", "epochs": "1", "runs.0.name": "a\u2067b"}
+    page = client.post("/experiments", data=form, headers={"HX-Request": "true"})
+    assert page.status_code == 422 and "invisible text-direction characters" in page.text
+    assert rows(engine) == (0, 0)
+    # Letters of any script are names; spaces at either end are trimmed as before.
+    names = [" λ-test ", "测试", "Ridge (l2=1e-3)", "Ελληνικά", "עברית"]
+    r = client.post("/api/experiments", json={**GOOD, "runs": [{"name": n} for n in names]})
+    assert r.status_code == 201, r.text
+    assert [x["name"] for x in r.json()["runs"]] == [n.strip() for n in names]
 
 
 @pytest.mark.parametrize(
@@ -91,6 +133,17 @@ def test_oversized_body_is_refused_before_it_is_read(client, engine):
     big = b'{"name": "' + b"x" * 100_000 + b'"}'
     r = client.post("/api/experiments", content=big, headers={"content-type": "application/json"})
     assert r.status_code == 413
+    assert rows(engine) == (0, 0)
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "-1", "9" * 5000, "", "1e3", " 12"])
+def test_a_malformed_content_length_answers_400(client, engine, length):
+    r = client.post(
+        "/api/experiments",
+        content=b"{}",
+        headers={"content-type": "application/json", "content-length": length.encode("latin-1")},
+    )
+    assert r.status_code == 400 and "Content-Length" in r.json()["detail"], r.text
     assert rows(engine) == (0, 0)
 
 
@@ -218,6 +271,8 @@ def test_token_protects_every_request(settings):
         assert good.status_code == 303 and good.headers["location"] == "/"  # no open redirect
         cookie = good.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        assert "s3cret-token-for-tests" not in cookie  # an HMAC of the token, not the token
+        assert c.cookies[TOKEN_COOKIE] == cookie_value("s3cret-token-for-tests")
         assert c.get("/api/experiments").status_code == 200  # the cookie now rides along
 
 
@@ -233,6 +288,251 @@ def test_reglab_refuses_a_public_address_without_a_token(settings):
             timeout=60,
         )
         assert p.returncode != 0 and "REGLAB_TOKEN" in p.stderr, p.stderr
+
+
+TOKEN = "s3cret-token-for-tests"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+BAD_HOSTS = [
+    "[::1]evil.com",
+    "[::1]:8000evil.com",
+    "localhost:evil",
+    "localhost:",
+    "localhost:0",
+    "localhost:65536",
+    "localhost:1\u00b2",  # a latin-1 digit that str.isdigit() accepts
+    "127.0.0.1:80:80",
+    "::1",  # an IPv6 Host must be in brackets
+    "[127.0.0.1]",
+    "[evil.com]",
+    "[::1",
+    "user@localhost",
+    "local host",
+    "localhost/x",
+    "localhost\\evil.com",
+    "-localhost",
+    "",
+]
+GOOD_HOSTS = [
+    "127.0.0.1:8000",
+    "localhost",
+    "LocalHost:8000",
+    "[::1]:8000",
+    "127.0.0.2",
+    "testserver",
+]
+
+
+def raw_get(url: str, host: str, path: str = "/api/experiments") -> tuple[int, bytes]:
+    """One request over a real socket with exactly this Host line (httpx would normalise it)."""
+    _, _, address = url.partition("://")
+    name, _, port = address.partition(":")
+    with socket.create_connection((name, int(port)), timeout=10) as s:
+        s.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("latin-1")
+        )
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
+def test_a_host_header_is_a_real_host_and_port_token_or_not(settings, host):
+    for token in (None, TOKEN):
+        settings.token = token
+        with TestClient(create_app(settings)) as c:
+            r = c.get("/api/experiments", headers={"Host": host.encode("latin-1"), **BEARER})
+            assert r.status_code == 400, (host, token, r.text)
+            assert "Host" in r.json()["detail"]
+
+
+def test_hosts_over_real_http(processes):
+    url = processes.server()
+    for host in BAD_HOSTS:
+        status, body = raw_get(url, host)
+        assert status == 400 and b"Host" in body, (host, status, body)
+    for host in GOOD_HOSTS[:-1]:
+        assert raw_get(url, host)[0] == 200, host
+    assert raw_get(url, "attacker.example:8000")[0] == 400
+
+
+def test_the_host_check_applies_in_token_mode(settings):
+    settings.token = TOKEN
+    settings.allowed_hosts = ["testserver", "reglab.example.org:443", "fe80::1"]
+    settings.host = "box.lan"  # the bound name is the server's own too
+    with TestClient(create_app(settings)) as c:
+        for host in ("attacker.example", "127.0.0.1.attacker.example", "127.evil.com:8000"):
+            r = c.get("/api/experiments", headers={"Host": host, **BEARER})
+            assert r.status_code == 400 and "REGLAB_ALLOWED_HOSTS" in r.json()["detail"], host
+        for host in (*GOOD_HOSTS, "reglab.example.org", "REGLAB.example.org.:8443", "[fe80::1]:80"):
+            assert c.get("/api/experiments", headers={"Host": host, **BEARER}).status_code == 200
+        assert (
+            c.get("/api/experiments", headers={"Host": "box.lan:8000", **BEARER}).status_code == 200
+        )
+        # The Host is checked before the token: a rebinding page learns nothing about it.
+        assert c.get("/api/experiments", headers={"Host": "attacker.example"}).status_code == 400
+
+
+def test_origin_must_match_scheme_host_and_port(client, engine):
+    refused = [
+        ("testserver", "https://testserver"),
+        ("testserver", "http://testserver:8080"),
+        ("testserver", "http://testserver.evil.example"),
+        ("testserver", "http://testserver@evil.example"),
+        ("testserver", "http://testserver/"),
+        ("testserver", "javascript://testserver"),
+        ("127.0.0.1:8000", "http://127.0.0.1:9000"),
+        ("127.0.0.1:8000", "http://localhost:8000"),  # another name is another origin
+        ("127.0.0.1:8000", "http://127.0.0.1"),
+        ("[::1]:8000", "http://[::1]:8001"),
+    ]
+    for host, origin in refused:
+        r = client.post("/api/experiments", json=GOOD, headers={"Host": host, "Origin": origin})
+        assert r.status_code == 403 and "Origin" in r.json()["detail"], (host, origin)
+    assert rows(engine) == (0, 0)
+    accepted = [
+        ("testserver", "http://testserver"),
+        ("testserver", "http://testserver:80"),
+        ("testserver:80", "http://TESTSERVER"),
+        ("127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("[::1]:8000", "http://[0:0::1]:8000"),
+    ]
+    for host, origin in accepted:
+        r = client.post("/api/experiments", json=GOOD, headers={"Host": host, "Origin": origin})
+        assert r.status_code == 201, (host, origin, r.text)
+
+
+def test_wrong_tokens_are_slowed_per_client(settings):
+    settings.token = TOKEN
+    app = create_app(settings)
+    wrong = {"Authorization": "Bearer guess"}
+    with TestClient(app, client=("203.0.113.7", 40000), follow_redirects=False) as a:
+        b = TestClient(app, client=("198.51.100.9", 40001), follow_redirects=False)
+        for _ in range(MAX_TOKEN_FAILURES):
+            assert a.get("/api/experiments", headers=wrong).status_code == 401
+        slowed = a.get("/api/experiments", headers=wrong)
+        assert slowed.status_code == 429 and slowed.headers["content-type"] == "application/json"
+        wait = int(slowed.headers["retry-after"])
+        assert 1 <= wait <= TOKEN_FAILURE_WINDOW_S
+        assert f"try again in {wait} s" in slowed.json()["detail"]
+        # Right or wrong, no token is compared while slowed: guessing learns nothing.
+        assert a.get("/api/experiments", headers=BEARER).status_code == 429
+        assert a.post("/login", data={"token": TOKEN, "next": "/"}).status_code == 429
+        # What needs no token still answers, and another client is not affected.
+        assert a.get("/static/app.css").status_code == 200 and a.get("/login").status_code == 200
+        assert b.get("/api/experiments", headers=BEARER).status_code == 200
+        assert b.get("/api/experiments", headers=wrong).status_code == 401
+        # The login form's wrong answers count as well.
+        c = TestClient(app, client=("192.0.2.1", 40002), follow_redirects=False)
+        for _ in range(MAX_TOKEN_FAILURES):
+            assert c.post("/login", data={"token": "guess", "next": "/"}).status_code == 401
+        assert c.post("/login", data={"token": "guess", "next": "/"}).status_code == 429
+
+
+def test_wrong_tokens_are_slowed_over_real_http(settings, tmp_path):
+    settings.token = TOKEN
+    port = free_port()
+    env = clean_env({k: v for k, v in settings_env(settings).items() if k.startswith("REGLAB_")})
+    with serve(["--port", str(port)], env, tmp_path, TOKEN) as url:
+        statuses = [
+            httpx.get(f"{url}/api/experiments", headers={"Authorization": f"Bearer guess{i}"})
+            for i in range(MAX_TOKEN_FAILURES + 1)
+        ]
+        assert [r.status_code for r in statuses] == [401] * MAX_TOKEN_FAILURES + [429]
+        assert 1 <= int(statuses[-1].headers["retry-after"]) <= TOKEN_FAILURE_WINDOW_S
+        assert httpx.get(f"{url}/api/experiments", headers=BEARER).status_code == 429
+        assert httpx.get(f"{url}/static/app.css").status_code == 200
+
+
+def test_the_failure_table_is_bounded_and_forgets():
+    now = [1000.0]
+    throttle = TokenThrottle(limit=3, window_s=60, max_clients=100, clock=lambda: now[0])
+    for i in range(5000):
+        throttle.fail(f"10.0.{i // 256}.{i % 256}")
+    assert len(throttle) == 100  # the least recently failed went first
+    for _ in range(3):
+        throttle.fail("attacker")
+    assert throttle.retry_after("attacker") == 60 and throttle.retry_after("10.0.0.0") is None
+    now[0] += 59.5
+    assert throttle.retry_after("attacker") == 1
+    now[0] += 1
+    assert throttle.retry_after("attacker") is None
+    throttle.fail("someone")  # failures older than the window are dropped as new ones come
+    assert len(throttle) == 1
+
+
+def test_the_login_cookie_is_an_hmac_and_a_raw_token_cookie_is_refused(settings):
+    settings.token = TOKEN
+    expected = hmac.new(TOKEN.encode(), b"reglab login cookie v1", hashlib.sha256).hexdigest()
+    assert cookie_value(TOKEN) == expected and cookie_value(TOKEN + "x") != expected
+    with TestClient(create_app(settings), follow_redirects=False) as c:
+        for value in (TOKEN, cookie_value("an older token")):
+            r = c.get("/api/experiments", headers={"Cookie": f"{TOKEN_COOKIE}={value}"})
+            assert r.status_code == 401
+            assert "Max-Age=0" in r.headers["set-cookie"]  # a stale cookie is dropped at once
+            page = c.get("/", headers={"Cookie": f"{TOKEN_COOKIE}={value}"})
+            assert page.status_code == 303 and page.headers["location"] == "/login?next=/"
+        ok = c.get("/api/experiments", headers={"Cookie": f"{TOKEN_COOKIE}={expected}"})
+        assert ok.status_code == 200
+        # The bearer header still takes the token itself (scripts), not the cookie's value.
+        assert (
+            c.get("/api/experiments", headers={"Authorization": f"Bearer {expected}"}).status_code
+            == 401
+        )
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.evil.com", False),
+        ("127.0.0.1.nip.io", False),
+        ("localhost.evil.com", False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("::ffff:10.0.0.1", False),
+        ("10.1.2.3", False),
+    ],
+)
+def test_bind_takes_loopback_only_by_parsing_the_address(settings, host, loopback):
+    assert is_loopback(host) is loopback
+    settings.host = host
+    if loopback:
+        check_bind(settings)
+    else:
+        with pytest.raises(click.UsageError, match="REGLAB_TOKEN"):
+            check_bind(settings)
+        settings.token = TOKEN
+        check_bind(settings)
+        settings.token = "  "  # an empty token protects nothing
+        with pytest.raises(click.UsageError, match="REGLAB_TOKEN"):
+            check_bind(settings)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "[::1]", "not a host", "127.0.0.1/8", "é.lan"])
+def test_bind_refuses_what_is_no_address(settings, host):
+    settings.host, settings.token = host, TOKEN
+    with pytest.raises(click.UsageError, match="not an IP address or a host name"):
+        check_bind(settings)
+
+
+def test_the_cli_refuses_a_prefix_loopback_and_an_empty_token(settings):
+    env = settings_env(settings)
+    for host, extra in (("127.evil.com", {}), ("0.0.0.0", {"REGLAB_TOKEN": ""})):
+        p = subprocess.run(
+            [sys.executable, "-m", "app.cli", "serve", "--host", host],
+            env={**env, **extra},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert p.returncode != 0 and "REGLAB_TOKEN" in p.stderr, (host, p.stderr)
 
 
 # ---- streams ----

@@ -14,7 +14,7 @@ from app.limits import over_budget
 from app.presets import PRESETS
 from app.routes.api import launch
 from app.schemas import ExperimentIn
-from app.security import TOKEN_COOKIE
+from app.security import TOKEN_COOKIE, cookie_value
 from app.templating import templates
 from app.views import experiment_snapshot, get_experiment, list_experiments
 
@@ -88,7 +88,7 @@ async def login(request: Request, settings: SettingsDep):
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         TOKEN_COOKIE,
-        token,
+        cookie_value(token),  # an HMAC of the token, never the token itself (see app.security)
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
