@@ -1,7 +1,5 @@
 """The JSON API. Users script against it: fields may be added, never renamed."""
 
-import csv
-import io
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -20,6 +18,7 @@ from app.deps import (
     SettingsDep,
     not_found,
 )
+from app.downloads import attachment, csv_response
 from app.limits import over_budget
 from app.schemas import (
     CancelPublic,
@@ -105,23 +104,17 @@ def experiment_path_csv(experiment_id: ExperimentId, session: SessionDep):
     layers = sorted({name for p in path["points"] for name in p.get("layers", {})})
     head = ["run_id", "arm", path["param"] or "value", "status", "epoch", *views.PATH_METRICS]
     head += [f"{layer}.{k}" for layer in layers for k in views.PATH_LAYER_STATS]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(head)
-    for p in path["points"]:
-        row = [p["run_id"], p["name"], p["value"], p["status"], p["epoch"]]
-        row += [p.get(k) for k in views.PATH_METRICS]
-        row += [
+    rows = [
+        [p["run_id"], p["name"], p["value"], p["status"], p["epoch"]]
+        + [p.get(k) for k in views.PATH_METRICS]
+        + [
             p.get("layers", {}).get(layer, {}).get(k)
             for layer in layers
             for k in views.PATH_LAYER_STATS
         ]
-        writer.writerow(row)
-    return Response(
-        out.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+        for p in path["points"]
+    ]
+    return csv_response(name, head, rows)  # arm names like `=1+1` arrive as text, not formulas
 
 
 @router.post("/experiments/{experiment_id}/cancel", response_model=CancelPublic)
@@ -187,14 +180,18 @@ def checkpoint(
         data = artifacts.blob(session, ckpt)
         if data is None:
             raise not_found("checkpoint data of run", run_id)
-        disposition = f'attachment; filename="{filename}"'
         return Response(
             data,
             media_type="application/octet-stream",
-            headers={"Content-Disposition": disposition},
+            headers={"Content-Disposition": attachment(filename)},
         )
     # The name comes from our own table, never from the request; still, serve only inside root.
     path = artifacts.file_path(settings.checkpoints, ckpt)
     if path is None:
         raise not_found("checkpoint file of run", run_id)
-    return FileResponse(path, media_type="application/octet-stream", filename=filename)
+    # The same header as from the database (FileResponse's own would lack the ASCII fallback).
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": attachment(filename)},
+    )
