@@ -22,7 +22,7 @@ import traceback
 import torch
 from sqlalchemy.exc import OperationalError
 
-from app.db import artifacts, feed, queue
+from app.db import artifacts, feed, procs, queue
 from app.db.engine import get_engine
 from app.db.models import RunStatus
 from app.settings import Settings
@@ -182,22 +182,47 @@ class Worker:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
 
-    def run_forever(self, max_runs: int | None = None, exit_when_idle: bool = False) -> int:
+    def _register(self) -> None:
         self.id = queue.register_worker(
-            self.engine, socket.gethostname(), os.getpid(), describe(self.device)
+            self.engine,
+            socket.gethostname(),
+            os.getpid(),
+            describe(self.device),
+            node=procs.node(),
+            pid_start=procs.start_ticks(os.getpid()),
+            worker_id=self.id or None,
         )
+
+    def run_forever(self, max_runs: int | None = None, exit_when_idle: bool = False) -> int:
+        self._register()
         log.info("worker %s ready on %s", self.id, describe(self.device))
-        done, last_sweep = 0, 0.0
+        try:
+            return self._loop(max_runs, exit_when_idle)
+        finally:
+            try:  # off the page's list of live workers at once; else pruned by the next sweep
+                queue.deregister_worker(self.engine, self.id)
+            except Exception:
+                log.exception("worker %s: could not remove its row", self.id)
+
+    def _loop(self, max_runs: int | None, exit_when_idle: bool) -> int:
+        s = self.settings
+        done, last_sweep, last_dead, last_beat = 0, 0.0, 0.0, time.monotonic()
         while not self.shutdown.is_set() and (max_runs is None or done < max_runs):
             if self._orphaned():
                 log.info("worker %s: its parent process is gone; stopping", self.id)
                 break
             try:
-                if time.monotonic() - last_sweep > self.settings.stall_timeout / 3:
-                    last_sweep = time.monotonic()
-                    queue.requeue_stalled(
-                        self.engine, self.settings.stall_timeout, self.settings.max_attempts
-                    )
+                now = time.monotonic()
+                if now - last_sweep > s.stall_timeout / 3:
+                    last_sweep = last_dead = now
+                    queue.requeue_stalled(self.engine, s.stall_timeout, s.max_attempts)
+                elif now - last_dead > queue.DEAD_SWEEP_S:
+                    last_dead = now
+                    queue.requeue_dead(self.engine, s.max_attempts)
+                if now - last_beat >= s.heartbeat_interval:  # idle, yet alive: the page lists it
+                    last_beat = now
+                    if not queue.touch_worker(self.engine, self.id):
+                        self._register()  # pruned while this process could not heartbeat
                 # Look first, claim only what is there: an idle worker polls often (the issue
                 # asks for a pickup within 100 ms), and a claim is a write transaction.
                 queued = queue.has_queued(self.engine)
@@ -209,9 +234,10 @@ class Worker:
             if claim is None:
                 if exit_when_idle:
                     break
-                self.shutdown.wait(self.settings.poll_interval)
+                self.shutdown.wait(s.poll_interval)
                 continue
             done += self.process(claim)
+            last_beat = time.monotonic()  # the watcher beat while it trained
         return done
 
     def _resume_state(self, claim: queue.Claim):
@@ -350,7 +376,12 @@ class Worker:
             elif watch.cancel.is_set():
                 queue.finish(self.engine, c, RunStatus.cancelled, error="Cancelled by the user.")
             elif self.shutdown.is_set():
-                queue.release(self.engine, c, "A worker shut down; another one will resume it.")
+                queue.release(
+                    self.engine,
+                    c,
+                    "A worker shut down; another one will resume it.",
+                    interruption="its worker shut down",
+                )
 
     def _fail(self, claims: list[queue.Claim], writer: _Writer, message: str) -> None:
         self._settle(writer)

@@ -31,11 +31,16 @@ def begin_training(
     hist_bases: dict[str, float],
     from_epoch: int = 0,
 ) -> bool:
-    """Record device and histogram edges; drop epochs past `from_epoch` left by an earlier try."""
+    """Record device and histogram edges; drop epochs past `from_epoch` left by an earlier try,
+    and record on the run what resuming cost (the page tells: which epochs are trained again)."""
     with write_session(engine) as s:
         run = fenced_run(s, claim)
         if run is None:
             return False
+        if claim.attempt > 1 and (from_epoch or run.epochs_done):
+            run.resumed_after = from_epoch
+            # epochs_done is still the last epoch an earlier attempt committed.
+            run.retrain_through = max(run.epochs_done, from_epoch)
         run.device = device
         run.hist_bases = hist_bases
         run.epochs_done = from_epoch

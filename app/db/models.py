@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -52,6 +52,12 @@ class Run(SQLModel, table=True):
     epochs_total: int
     device: str | None = None
     error: str | None = None
+    # Why its last attempt was taken back ("its worker stopped", "its worker shut down", "its
+    # worker went silent"), and what the attempt after it did: resumed after this epoch (0: from
+    # the start) and trained again the epochs after it, through retrain_through. The page says so.
+    interruption: str | None = None
+    resumed_after: int | None = None
+    retrain_through: int | None = None
     # Per weight matrix, the half-range of its level-0 histogram bins, fixed from the initial
     # weights (so equal across arms); see app.db.bins.
     hist_bases: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
@@ -141,9 +147,32 @@ class Change(SQLModel, table=True):
 
 
 class Worker(SQLModel, table=True):
+    """A running worker process: it heartbeats while it lives (idle or training) and deletes its
+    row when it exits; rows of dead ones are pruned by whoever sweeps (app.db.queue)."""
+
     id: str = Field(primary_key=True)
     host: str
     pid: int
     device: str
+    # Where the pid means something (app.db.procs.node) and when that process started: a reader
+    # on the same node sees at once that the process is gone. None: not known.
+    node: str | None = None
+    pid_start: int | None = Field(default=None, sa_column=Column(BigInteger))  # clock ticks
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+
+
+class Supervisor(SQLModel, table=True):
+    """A `reglab up` process, which restarts its workers when they exit or die. While it runs,
+    the page shows how often it had to, and why it gave up on one that kept crashing."""
+
+    id: str = Field(primary_key=True)
+    host: str
+    pid: int
+    node: str | None = None
+    pid_start: int | None = Field(default=None, sa_column=Column(BigInteger))  # clock ticks
+    workers: int  # how many worker processes it keeps running
+    restarts: int = 0  # workers started again after they exited or died
+    gave_up: str | None = None  # why it stopped restarting a worker; None while it has not
     started_at: datetime = Field(default_factory=utcnow)
     heartbeat_at: datetime = Field(default_factory=utcnow)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, DateTime, Engine, and_, bindparam, delete, update
 from sqlmodel import Session, col, select
 
+from app.db import procs
 from app.db.engine import read_session, write_session, writer
 from app.db.models import (
     ArtifactBlob,
@@ -23,9 +24,15 @@ from app.db.models import (
     Run,
     RunState,
     RunStatus,
+    Supervisor,
     Worker,
     utcnow,
 )
+
+# How often the processes that sweep (the server, `reglab up`, idle workers) look for workers of
+# their own node whose process is gone: a read of a few rows and of /proc, and a write only when
+# one died. A dead worker's run goes back to the queue within this, not after the stall timeout.
+DEAD_SWEEP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,51 @@ def create_experiment(
     return exp
 
 
-def register_worker(engine: Engine, host: str, pid: int, device: str) -> str:
-    worker_id = f"{host}-{pid}-{uuid.uuid4().hex[:6]}"
+def register_worker(
+    engine: Engine,
+    host: str,
+    pid: int,
+    device: str,
+    node: str | None = None,
+    pid_start: int | None = None,
+    worker_id: str | None = None,
+) -> str:
+    """A worker's row; node and pid_start (app.db.procs) let sweepers on its node see at once
+    that its process is gone. worker_id: register again under that id (the row was pruned while
+    the worker could not heartbeat)."""
+    worker_id = worker_id or f"{host}-{pid}-{uuid.uuid4().hex[:6]}"
     with write_session(engine) as s:
-        s.add(Worker(id=worker_id, host=host, pid=pid, device=device))
+        s.merge(
+            Worker(id=worker_id, host=host, pid=pid, device=device, node=node, pid_start=pid_start)
+        )
     return worker_id
+
+
+def touch_worker(engine: Engine, worker_id: str) -> bool:
+    """An idle worker's heartbeat (a training one beats in heartbeat()). False when its row is
+    gone: it was pruned while the worker was silent; register again."""
+    with writer(engine).begin() as conn:
+        done = conn.execute(_BEAT_WORKER, {"worker_id": worker_id, "now": utcnow()})
+    return done.rowcount == 1
+
+
+def deregister_worker(engine: Engine, worker_id: str) -> None:
+    """A worker that exits takes itself off the list of live workers."""
+    with write_session(engine) as s:
+        s.exec(delete(Worker).where(Worker.id == worker_id))
+
+
+def beat_supervisor(engine: Engine, supervisor: Supervisor) -> None:
+    """Write a `reglab up` process's row as it stands (restarts, why it gave up), as a heartbeat;
+    again if it was pruned meanwhile."""
+    supervisor.heartbeat_at = utcnow()
+    with write_session(engine) as s:
+        s.merge(supervisor)
+
+
+def deregister_supervisor(engine: Engine, supervisor_id: str) -> None:
+    with write_session(engine) as s:
+        s.exec(delete(Supervisor).where(Supervisor.id == supervisor_id))
 
 
 def has_queued(engine: Engine) -> bool:
@@ -298,8 +345,9 @@ def _drop_state(s: Session, run_id: int) -> None:
     s.exec(delete(RunState).where(RunState.run_id == run_id))
 
 
-def release(engine: Engine, claim: Claim, reason: str) -> bool:
-    """Give a run back to the queue (the worker is shutting down)."""
+def release(engine: Engine, claim: Claim, reason: str, interruption: str | None = None) -> bool:
+    """Give a run back to the queue (the worker is shutting down, or the run could not join its
+    group: then there is no interruption to tell)."""
     with write_session(engine) as s:
         run = fenced_run(s, claim)
         if run is None:
@@ -308,13 +356,34 @@ def release(engine: Engine, claim: Claim, reason: str) -> bool:
         run.claim_token = None
         run.worker_id = None
         run.error = reason
+        run.interruption = interruption or run.interruption
         s.add(run)
         _status_change(s, run)
         return True
 
 
+def _take_back(s: Session, run: Run, why: str, interruption: str, max_attempts: int) -> None:
+    """A running run whose worker is gone: back to the queue, or failed when out of attempts."""
+    if run.attempts >= max_attempts:
+        run.status = RunStatus.failed
+        run.error = f"Gave up after {run.attempts} attempts: {why}."
+        run.finished_at = utcnow()
+        _drop_state(s, run.id)
+    else:
+        run.status = RunStatus.queued
+        run.error = f"Re-queued: {why}."
+    run.interruption = interruption
+    run.claim_token = None
+    run.worker_id = None
+    s.add(run)
+    _status_change(s, run)
+
+
 def requeue_stalled(engine: Engine, timeout_s: float, max_attempts: int) -> list[int]:
-    """Take back runs whose worker stopped heartbeating; fail those out of attempts."""
+    """Take back runs whose worker stopped heartbeating (fail those out of attempts), and those
+    of dead workers of this node (requeue_dead); prune the rows of workers and `reglab up`
+    processes silent for as long."""
+    taken = requeue_dead(engine, max_attempts)
     cutoff = utcnow() - timedelta(seconds=timeout_s)
     with write_session(engine) as s:
         stalled = s.exec(
@@ -324,19 +393,47 @@ def requeue_stalled(engine: Engine, timeout_s: float, max_attempts: int) -> list
         ).all()
         for run in stalled:
             silent = f"its worker {run.worker_id} stopped heartbeating for over {timeout_s:g} s"
-            if run.attempts >= max_attempts:
-                run.status = RunStatus.failed
-                run.error = f"Gave up after {run.attempts} attempts: {silent}."
-                run.finished_at = utcnow()
-                _drop_state(s, run.id)
-            else:
-                run.status = RunStatus.queued
-                run.error = f"Re-queued: {silent}."
-            run.claim_token = None
-            run.worker_id = None
-            s.add(run)
-            _status_change(s, run)
-        return [run.id for run in stalled]
+            _take_back(s, run, silent, "its worker went silent", max_attempts)
+        s.exec(delete(Worker).where(Worker.heartbeat_at < cutoff))
+        s.exec(delete(Supervisor).where(Supervisor.heartbeat_at < cutoff))
+        return taken + [run.id for run in stalled]
+
+
+def requeue_dead(engine: Engine, max_attempts: int) -> list[int]:
+    """Take back at once the runs of workers of this node whose process is gone (killed, crashed),
+    without waiting for the stall timeout; delete their rows, and those of `reglab up` processes
+    that are gone. Workers on other nodes are left to the stall timeout: their pids mean nothing
+    here.
+
+    A read of this node's few rows and of /proc; the write lock only when one died."""
+    here = procs.node()
+    if here is None:
+        return []
+    with read_session(engine) as s:
+        workers = s.exec(
+            select(Worker.id, Worker.pid, Worker.pid_start).where(Worker.node == here)
+        ).all()
+        supervisors = s.exec(
+            select(Supervisor.id, Supervisor.pid, Supervisor.pid_start).where(
+                Supervisor.node == here
+            )
+        ).all()
+    dead = {id_: pid for id_, pid, started in workers if procs.gone(here, pid, started)}
+    gone_up = [id_ for id_, pid, started in supervisors if procs.gone(here, pid, started)]
+    if not dead and not gone_up:
+        return []
+    with write_session(engine) as s:
+        runs = s.exec(
+            select(Run)
+            .where(Run.status == RunStatus.running, col(Run.worker_id).in_(list(dead)))
+            .with_for_update(skip_locked=True)
+        ).all()
+        for run in runs:
+            why = f"its worker {run.worker_id} stopped (process {dead[run.worker_id]} is gone)"
+            _take_back(s, run, why, "its worker stopped", max_attempts)
+        s.exec(delete(Worker).where(col(Worker.id).in_(list(dead))))
+        s.exec(delete(Supervisor).where(col(Supervisor.id).in_(gone_up)))
+        return [run.id for run in runs]
 
 
 def request_cancel(engine: Engine, experiment_id: int) -> dict[str, int]:

@@ -303,13 +303,17 @@ def test_a_lagging_resume_state_drops_the_epochs_after_it(engine):
     # a bytearray, as the worker's snapshot is: stored as it is, read back as bytes
     feed.write_epoch(engine, c, 2, metrics, {}, {}, resume=bytearray(b"state after 2"))
     feed.write_epoch(engine, c, 3, metrics, {}, {})  # no state: saved at most every few seconds
-    queue.release(engine, c, "worker gone")
+    queue.release(engine, c, "worker gone", interruption="its worker shut down")
     c2 = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
     assert feed.load_resume(engine, c2) == (2, b"state after 2")
     assert feed.begin_training(engine, c2, "cpu", {}, from_epoch=2)
     with read_session(engine) as s:
         assert [m.epoch for m in s.exec(select(EpochMetric).order_by(EpochMetric.epoch))] == [1, 2]
-        assert s.get(Run, c2.run_id).epochs_done == 2
+        run = s.get(Run, c2.run_id)
+        assert run.epochs_done == 2
+        # What the card tells: resumed after epoch 2 when its worker shut down; 3 retrained.
+        assert (run.resumed_after, run.retrain_through) == (2, 3)
+        assert run.interruption == "its worker shut down"
 
 
 def test_has_queued_says_whether_a_claim_would_find_a_run(engine):
