@@ -53,7 +53,13 @@ class Settings(BaseSettings):
         description="Seconds of training between resume checkpoints; 0: after every epoch; "
         "'auto': as often as keeps their cost (copying, serializing and storing megabytes of "
         "weights and optimizer state per arm) near 0.5 % of the training time, at most one per "
-        "10 s. A crashed run resumes from its last one.",
+        "10 s and at least one per resume_max. A crashed run resumes from its last one.",
+    )
+    resume_max: float = Field(
+        60.0,
+        gt=0,
+        description="With resume_every 'auto': the most training a crash may cost, in seconds "
+        "(or one epoch, where epochs take longer), whatever a resume checkpoint costs to store.",
     )
     # The server's change-feed poll; one query per tick however many pages are open.
     feed_interval: float = Field(0.1, gt=0, le=5)

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from app.db import queue
 from app.db.engine import get_engine, read_session
-from app.db.models import Change, EpochMetric, Run, RunStatus
+from app.db.models import Change, EpochMetric, Run, RunState, RunStatus, utcnow
 from tests.conftest import wait_for
 
 TINY = {
@@ -138,6 +138,46 @@ def test_kill_9_during_checkpoint_writes_leaves_loadable_files(settings, process
     ckpt = torch.load(final, weights_only=True)
     assert ckpt["epoch"] == 2 and ckpt["state_dict"]["linear_1.weight"].shape == (4096, 784)
     assert epochs_of(engine, run.id) == [1, 2]
+
+
+def test_kill_9_costs_a_large_model_at_most_resume_max_of_training(settings, processes):
+    """hidden 4096: a resume state is 39 MB (weights and Adam's two moments), costly enough that
+    by cost alone 'auto' keeps one only every minute or more. REGLAB_RESUME_MAX bounds what a
+    crash costs however costly they are (tests/worker/test_resume_policy.py holds the default,
+    60 s); here it is 6 s, so that the test runs well past it, several times, in under a minute."""
+    settings.resume_max = 6.0
+    engine = get_engine(settings.db_url)
+    config = {**LONG, "hidden": 4096, "train_per_class": 10, "val_per_class": 10, "epochs": 1000}
+    exp = launch(engine, config, ["big"])
+    (run,) = runs(engine, exp)
+    worker = processes.worker()
+    wait_for(lambda: runs(engine, exp)[0].epochs_done >= 1, timeout=120, what="a first epoch")
+    time.sleep(30)  # training; states come and go
+    worker.kill()
+    killed_at = utcnow()
+    worker.wait(timeout=10)
+    with read_session(engine) as s:
+        state = s.get(RunState, run.id)
+        longest = max(s.exec(select(EpochMetric.epoch_time).where(EpochMetric.run_id == run.id)))
+        assert state is not None and len(state.data) > 30e6
+        kept, kept_at = state.epoch, state.updated_at
+    # What the kill cost: the training since the last state was stored (its snapshot, taken at
+    # the end of an epoch, is a little older than its commit: the margin).
+    lost = (killed_at - kept_at).total_seconds()
+    assert lost <= settings.resume_max + longest + 2.0, (lost, longest)
+    processes.worker()  # it sees at once that the first one's process is gone
+
+    def resumed():  # and trained an epoch of its own
+        run = runs(engine, exp)[0]
+        started = run.attempts == 2 and run.resumed_after is not None
+        return started and run.epochs_done > run.resumed_after and run
+
+    run = wait_for(resumed, timeout=60, what="the resume")
+    assert run.resumed_after == kept and run.interruption == "its worker stopped"
+    queue.request_cancel(engine, exp)  # a thousand epochs are not needed to see it resumed
+    wait_for(lambda: runs(engine, exp)[0].status == RunStatus.cancelled, timeout=30)
+    epochs = epochs_of(engine, run.id)
+    assert epochs == list(range(1, len(epochs) + 1))  # none twice, none skipped
 
 
 def test_paused_worker_cannot_write_after_its_run_was_taken_back(backend, settings, processes):

@@ -45,7 +45,9 @@ WRITE_RETRIES = 5  # a transient database error is retried, with backoff, before
 RESUME_COST_RATIO = 300
 # ...and never closer than this, the first one included: a crash costs at most this much training
 # beyond the spacing, and a run shorter than this keeps none (one after its first epoch, only to
-# measure what it costs, was 1.5 % of a 16-epoch three-arm run here).
+# measure what it costs, was 1.5 % of a 16-epoch three-arm run here). The spacing never passes
+# REGLAB_RESUME_MAX either, however costly a state is: a crash must not cost more training than
+# that (or one epoch, where epochs take longer).
 RESUME_MIN_S = 10.0
 
 
@@ -91,7 +93,8 @@ class _Writer(threading.Thread):
         self.worker, self.claims, self.lost = worker, claims, lost
         self.pending: queues.Queue[list[EpochReport] | None] = queues.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.last_state = time.monotonic()
+        self.clock = time.monotonic
+        self.last_state = self.last_epoch = self.clock()
         self.state_cost = 0.0  # CPU seconds the last resume checkpoint took to snapshot and commit
         self.epochs = TrainConfig.from_dict(claims[0].config).epochs
 
@@ -125,15 +128,24 @@ class _Writer(threading.Thread):
         many seconds of training, or ('auto') once the training since the last one is
         RESUME_COST_RATIO times the CPU time that one took to snapshot and store, so that they
         take about 0.5 % of the time (after every one-second epoch they cost 8-20 %), and at
-        least RESUME_MIN_S."""
+        least RESUME_MIN_S; but always soon enough that the training a crash loses stays within
+        REGLAB_RESUME_MAX, or one epoch where an epoch takes longer. States are taken only at
+        the end of an epoch, so one is due now when the next epoch, as long as this one, would
+        end past that."""
+        now = self.clock()
+        epoch_s, self.last_epoch = now - self.last_epoch, now
         if epoch == self.epochs:
             return False
-        every = self.worker.settings.resume_every
+        settings = self.worker.settings
+        every = settings.resume_every
         if every == "auto":
-            every = max(self.state_cost * RESUME_COST_RATIO, RESUME_MIN_S)
-        if time.monotonic() - self.last_state < every:
+            if self.state_cost == math.inf:  # the last one is still being stored
+                return False
+            spacing = max(self.state_cost * RESUME_COST_RATIO, RESUME_MIN_S)
+            every = min(spacing, settings.resume_max - epoch_s)
+        if now - self.last_state < every:
             return False
-        self.last_state = time.monotonic()
+        self.last_state = now
         self.state_cost = math.inf  # until it is stored: no second one while this one is queued
         return True
 

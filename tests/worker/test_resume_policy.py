@@ -72,3 +72,45 @@ def test_auto_spaces_states_by_what_the_last_one_cost(settings, monkeypatch):
     writer.last_state = time.monotonic()
     time.sleep(cost * 1.1)
     assert writer.state_due(4)
+
+
+def test_auto_never_lets_a_crash_cost_more_than_resume_max_of_training(settings):
+    """However costly a state is to store (a 4096-wide model's, several arms'), 'auto' keeps one
+    at least every REGLAB_RESUME_MAX (60 s) of training, or after every epoch where an epoch
+    takes longer: a crash costs at most max(one epoch, 60 s). Time is simulated."""
+    settings.resume_every = "auto"
+    assert settings.resume_max == 60
+    writer = _writer(settings)
+    writer.epochs = 10**6
+    now = [0.0]
+    writer.clock = lambda: now[0]
+
+    def states(epoch_s: float, cost: float, epochs: int) -> list[float]:
+        """When states are kept, from a start (itself as good as one) over `epochs` epochs."""
+        writer.last_state = writer.last_epoch = now[0] = 0.0
+        writer.state_cost = 0.0
+        kept = [0.0]
+        for epoch in range(1, epochs + 1):
+            now[0] += epoch_s
+            if writer.state_due(epoch):
+                kept.append(now[0])
+                writer.state_cost = cost  # stored; this is what it took
+        return kept
+
+    def gaps(kept: list[float]) -> list[float]:  # the most a crash in each interval costs
+        return [b - a for a, b in zip(kept, kept[1:], strict=False)]
+
+    # 2 s of CPU a state: by cost alone, 300 x 2 s = 10 minutes apart.
+    kept = states(epoch_s=7.0, cost=2.0, epochs=100)
+    assert max(gaps(kept)) <= 60
+    first, *then = gaps(kept)
+    assert first == 14.0  # the first after RESUME_MIN_S (10 s): it measures what one costs
+    assert min(then) > 60 - 7  # then no more often than the bound needs: still cheap
+    # Epochs longer than the bound: one after each, the cheapest that keeps the loss to one epoch.
+    assert gaps(states(epoch_s=90.0, cost=2.0, epochs=5)) == [90.0] * 5
+    # Cheap states are spaced by their cost as before; the bound does not bind.
+    assert set(gaps(states(epoch_s=1.0, cost=0.1, epochs=100))[1:]) == {30.0}
+    # A smaller bound for those who want one.
+    settings.resume_max = 20.0
+    assert max(gaps(states(epoch_s=3.0, cost=2.0, epochs=50))) <= 20
+    writer.close()
