@@ -5,17 +5,13 @@ The worker runs as its own Python process (`python -m worker`): the web side nev
 
 import os
 import signal
-import subprocess
 import sys
-import time
 
 import click
 import uvicorn
 
 from app.security import bind_host_valid, is_loopback
 from app.settings import Settings
-
-WORKER_STOP_GRACE_S = 15
 
 
 def _worker_argv(
@@ -103,32 +99,26 @@ def up(host: str | None, port: int | None, n_workers: int) -> None:
     check_bind(settings.model_copy(update={"host": host or settings.host}))
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
     click.echo(f"reglab: data in {settings.resolved_home}, database {settings.db_url}")
-    # Own sessions: Ctrl-C reaches only this process, which then stops the workers in order
-    # (each finishes its batch and gives its run back to the queue).
-    argv = _worker_argv(parent=os.getpid())  # they also stop by themselves if this process dies
-    workers = [subprocess.Popen(argv, start_new_session=True) for _ in range(n_workers)]
+    # Restarted when they exit or die (app.supervise); in their own sessions, so Ctrl-C reaches
+    # only this process, which then stops them in order (each finishes its batch and gives its
+    # run back to the queue). They also stop by themselves if this process dies.
+    from app.supervise import WorkerSupervisor
+
+    supervisor = WorkerSupervisor(settings, n_workers, _worker_argv(parent=os.getpid()))
+    supervisor.start()
     # uvicorn re-raises the SIGTERM it caught once it has shut down; turn it into an exit that
     # runs the finally below, instead of the default action that would orphan the workers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         _serve(settings, host, port)
     finally:
-        _stop_workers(workers)
+        _stop_workers(supervisor)
 
 
-def _stop_workers(workers: list[subprocess.Popen]) -> None:
-    for p in workers:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + WORKER_STOP_GRACE_S
-    for p in workers:
-        try:
-            p.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if workers:
-        click.echo(f"reglab: {len(workers)} worker(s) stopped")
+def _stop_workers(supervisor) -> None:
+    said = supervisor.stop()
+    if supervisor.slots:
+        click.echo(f"reglab: {said}")
 
 
 if __name__ == "__main__":
