@@ -1,11 +1,14 @@
 """create_app(): the FastAPI application (routers, static files, the live feed)."""
 
+import asyncio
+import contextlib
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
+from app import fleet
 from app.db.engine import get_engine
 from app.errors import validation_error
 from app.live import LiveFeed
@@ -22,9 +25,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await app.state.live.start()
+        sweeper = asyncio.create_task(fleet.sweep_dead(engine, settings), name="reglab-sweep")
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await app.state.live.stop()
 
     app = FastAPI(

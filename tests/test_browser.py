@@ -233,3 +233,44 @@ def test_cancel_from_the_page(page, processes):
     page.wait_for_timeout(500)
     assert page.locator("#cancel-button").count() == 0
     assert page.locator("#experiment-status .badge").inner_text() == "cancelled"
+
+
+def test_the_page_lists_live_workers_and_warns_when_arms_wait_for_none(page, processes):
+    import httpx
+
+    url = processes.server()
+    body = {"train_per_class": 60, "val_per_class": 50, "epochs": 40, "hidden": 200}
+    exp = httpx.post(f"{url}/api/experiments", json={**body, "runs": [{"name": "waiting"}]}).json()
+    # No worker: both pages say that the arm waits for nobody, and how to start one.
+    for path in ("/", f"/experiments/{exp['id']}"):
+        page.goto(url + path)
+        page.wait_for_selector("#workers-warning")
+        assert page.inner_text("#workers-warning") == (
+            "1 arm waits and no worker is running: start one with reglab worker."
+        )
+        assert page.locator("table.workers").count() == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "workers-none.png"), full_page=True)
+
+    worker = processes.worker()
+    row = page.locator(f'table.workers tr[data-worker*="-{worker.pid}-"]')
+    row.wait_for(timeout=60_000)  # the panel polls: no reload
+    page.wait_for_selector("#workers-warning", state="detached")
+    host, device, training, beat = row.locator("td").all_inner_texts()
+    assert host.endswith(f"pid {worker.pid}") and device == "cpu"
+    page.wait_for_function(
+        """(pid) => document.querySelector(`tr[data-worker*="-${pid}-"] td:nth-child(3)`)
+                     ?.innerText.includes("waiting, epoch")""",
+        arg=worker.pid,
+        timeout=60_000,
+    )
+    training = row.locator("td").nth(2).inner_text()
+    assert training.startswith(f"{exp['name']}: waiting, epoch ") and training.endswith("/40")
+    assert beat == "just now" or beat.endswith(" s ago")
+    page.screenshot(path=str(ARTIFACTS / "workers.png"), full_page=True)
+
+    worker.kill()  # gone from the list at once: its process is gone (no 30 s stall timeout)
+    row.wait_for(state="detached", timeout=10_000)
+    page.wait_for_selector("#workers-warning", timeout=10_000)  # its arm waits again
+    card = page.locator("#run-" + str(exp["runs"][0]["id"]))
+    assert "queued" in card.locator(".badge").inner_text()

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app import forms
+from app import fleet, forms
 from app.db import queue
 from app.db.engine import read_session
 from app.deps import EngineDep, ExperimentId, SessionDep, SettingsDep, not_found
@@ -48,6 +48,14 @@ def form_fragment(request: Request, preset: Annotated[str, Query(max_length=40)]
 def experiment_list(request: Request, session: SessionDep):
     return templates.TemplateResponse(
         request, "_experiment_list.html", {"experiments": list_experiments(session)}
+    )
+
+
+@router.get("/fragments/workers", response_class=HTMLResponse)
+def workers_panel(request: Request, session: SessionDep, settings: SettingsDep):
+    """The live workers and what they train, or why nothing trains (the pages poll it)."""
+    return templates.TemplateResponse(
+        request, "_workers.html", {"fleet": fleet.snapshot(session, settings)}
     )
 
 
