@@ -25,6 +25,7 @@ from app.templating import templates
 log = logging.getLogger("reglab.live")
 HEARTBEAT_EVERY_S = 2.0
 QUEUE_LIMIT = 2000  # events buffered per slow client before its stream is closed (it reconnects)
+REPLAY_PAGE = 256  # changes read and rendered at a time when a stream catches up
 
 
 @dataclass(eq=False)
@@ -54,17 +55,20 @@ def _header(session, experiment_id: int) -> ServerSentEvent:
     return ServerSentEvent(data=html, event="experiment-status")
 
 
-def _epoch(session, change: Change, run: Run) -> ServerSentEvent | None:
+def _epoch(session, change: Change, run: Run, with_histograms: bool) -> ServerSentEvent | None:
     metric = feed.run_metric(session, change.run_id, change.epoch)
     if metric is None:  # superseded by a restart of the run; its new epochs follow
         return None
-    hist = feed.run_histograms(session, run, change.epoch)
-    payload = {"run_id": change.run_id, "metric": metric, "histograms": hist}
+    payload: dict = {"run_id": change.run_id, "metric": metric}
+    if with_histograms:
+        payload["histograms"] = feed.run_histograms(session, run, change.epoch)
     return ServerSentEvent(data=json.dumps(payload), event="epoch", id=str(change.id))
 
 
 def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentEvent]]:
-    """Events for a batch of changes: each epoch, then each touched run's card and header once."""
+    """Events for a batch of changes: each epoch, then each touched run's card and header once.
+
+    A live epoch carries its histograms (one epoch's worth: the page shows the newest)."""
     out: list[tuple[int, ServerSentEvent]] = []
     with read_session(engine) as s:
         run_ids = {c.run_id for c in changes}
@@ -72,7 +76,7 @@ def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentE
         last_for_run: dict[int, int] = {}
         for c in changes:
             if c.kind == "epoch":
-                ev = _epoch(s, c, runs[c.run_id])
+                ev = _epoch(s, c, runs[c.run_id], with_histograms=True)
                 if ev is not None:
                     out.append((c.experiment_id, ev))
             last_for_run[c.run_id] = c.id
@@ -85,19 +89,46 @@ def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentE
     return out
 
 
-def render_catchup(
-    engine: Engine, experiment_id: int, cursor: int, head: int
-) -> list[ServerSentEvent]:
-    """For a new stream: the current cards and header, then epochs committed in (cursor, head]."""
+def render_cards(engine: Engine, experiment_id: int) -> list[ServerSentEvent]:
+    """For a new stream: every run's current card and the header."""
     with read_session(engine) as s:
-        changes = feed.experiment_changes_since(s, experiment_id, cursor, head)
         runs = list(s.exec(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)))
-        by_id = {r.id: r for r in runs}
-        events = [_card(s, r) for r in runs] + [_header(s, experiment_id)]
-        for c in changes:
-            if c.kind == "epoch" and (ev := _epoch(s, c, by_id[c.run_id])) is not None:
-                events.append(ev)
-    return events
+        return [_card(s, r) for r in runs] + [_header(s, experiment_id)]
+
+
+def render_replay(
+    engine: Engine, experiment_id: int, cursor: int, head: int, limit: int = REPLAY_PAGE
+) -> tuple[list[ServerSentEvent], int | None]:
+    """One bounded piece of a replay: epochs committed in (cursor, head], at most `limit` changes,
+    and the cursor to continue from (None when the replay is done).
+
+    Replayed epochs carry no histograms: a page needs only the newest, which it fetches once it
+    has caught up. So a piece's memory is bounded whatever the experiment's size."""
+    with read_session(engine) as s:
+        changes = feed.experiment_changes_since(s, experiment_id, cursor, head, limit)
+        runs = {r.id: r for r in s.exec(select(Run).where(Run.experiment_id == experiment_id))}
+        events = [
+            ev
+            for c in changes
+            if c.kind == "epoch"
+            and (ev := _epoch(s, c, runs[c.run_id], with_histograms=False)) is not None
+        ]
+    more = len(changes) == limit and changes[-1].id < head
+    return events, changes[-1].id if more else None
+
+
+async def replay(engine: Engine, experiment_id: int, cursor: int, head: int):
+    """A new stream's catch-up, piece by piece off the event loop, then `caught-up`."""
+    for event in await to_thread.run_sync(render_cards, engine, experiment_id):
+        yield event
+    next_cursor: int | None = cursor
+    while next_cursor is not None:
+        events, next_cursor = await to_thread.run_sync(
+            render_replay, engine, experiment_id, next_cursor, head
+        )
+        for event in events:
+            yield event
+    yield ServerSentEvent(data=str(head), event="caught-up")
 
 
 def running_heartbeats(engine: Engine, experiment_ids: list[int]) -> dict[int, dict[str, str]]:
@@ -119,28 +150,35 @@ class LiveFeed:
         self.engine, self.settings = engine, settings
         self.head = 0
         self.subscribers: dict[int, set[Subscriber]] = {}
+        self._count = 0
         self._task: asyncio.Task | None = None
 
-    def subscribe(self, experiment_id: int) -> tuple[Subscriber, int]:
-        """Returns the subscriber and the head it starts after (catch up to it first)."""
+    def subscribe(self, experiment_id: int) -> tuple[Subscriber, int] | None:
+        """A new stream's subscriber and the head it starts after (it catches up to it first), or
+        None when REGLAB_MAX_STREAMS are open. Check and count happen with no await between them,
+        so a burst of requests can never open more than the cap."""
+        if self.stream_count >= self.settings.max_streams:
+            return None
         sub = Subscriber(experiment_id)
         self.subscribers.setdefault(experiment_id, set()).add(sub)
+        self._count += 1
         return sub, self.head
 
     def unsubscribe(self, sub: Subscriber) -> None:
+        """Idempotent: the stream's end and the response's end both call it."""
         subs = self.subscribers.get(sub.experiment_id)
-        if subs is not None:
+        if subs is not None and sub in subs:
             subs.discard(sub)
+            self._count -= 1
             if not subs:
                 del self.subscribers[sub.experiment_id]
 
     @property
     def stream_count(self) -> int:
-        return sum(len(s) for s in self.subscribers.values())
+        return self._count
 
     async def start(self) -> None:
-        with read_session(self.engine) as s:
-            self.head = feed.last_change_id(s)
+        self.head = await to_thread.run_sync(feed.head, self.engine)
         self._task = asyncio.create_task(self._run(), name="reglab-live-feed")
 
     async def stop(self) -> None:

@@ -317,15 +317,6 @@ class RunPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
-    interruption: str | None = Field(
-        None, description='Why its last attempt was taken back, e.g. "its worker stopped".'
-    )
-    resumed_after: int | None = Field(
-        None, description="The epoch its latest attempt resumed after (0: from the start)."
-    )
-    retrain_through: int | None = Field(
-        None, description="The epochs after resumed_after, through this one, are trained again."
-    )
     eta_seconds: float | None = Field(None, description="Estimated time left while running.")
     sweep_value: float | None = Field(None, description="This arm's value of the swept parameter.")
     checkpoint_url: str | None = Field(None, description="Set once the final checkpoint exists.")
@@ -373,6 +364,30 @@ class HistogramsPublic(BaseModel):
     run_id: int
     epoch: int | None
     layers: dict[str, LayerHistogram]
+
+
+class ExperimentHistogramsPublic(BaseModel):
+    experiment_id: int
+    runs: list[HistogramsPublic] = Field(
+        description="One entry per arm; epoch null and no layers where the arm has no such epoch"
+    )
+
+
+class RunCurves(BaseModel):
+    """One arm's metrics by column: list i of every field belongs to epoch[i]."""
+
+    model_config = ConfigDict(extra="allow")
+    run_id: int
+    epoch: list[int]
+    layers: dict[str, dict[str, list[float | None]]] = Field(
+        description="Per weight tensor, per statistic, one value per epoch (null if missing)"
+    )
+
+
+class CurvesPublic(BaseModel):
+    experiment_id: int
+    cursor: int = Field(description="The change id these curves include; stream after it")
+    runs: list[RunCurves]
 
 
 class CancelPublic(BaseModel):

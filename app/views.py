@@ -3,10 +3,11 @@
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from app.db import feed
+from app.db.engine import read_session
 from app.db.models import Checkpoint, EpochMetric, Experiment, Run, RunStatus
 from app.schemas import SWEEP_PARAMS, ExperimentPublic, RunPublic
 
@@ -159,27 +160,54 @@ def experiment_path(session: Session, experiment_id: int) -> dict[str, Any] | No
     }
 
 
+def experiment_exists(engine: Engine, experiment_id: int) -> bool:
+    with read_session(engine) as s:
+        return s.get(Experiment, experiment_id) is not None
+
+
 def experiment_snapshot(session: Session, experiment_id: int) -> dict[str, Any] | None:
-    """What the experiment page draws before it starts streaming, and the cursor to stream from."""
+    """What the experiment page needs before it fetches its curves and starts streaming: the arms
+    and the cursor to stream from. Its size does not grow with epochs or layers."""
     cursor = feed.last_change_id(session)  # read first: anything newer arrives by the stream
     exp = get_experiment(session, experiment_id)
     if exp is None:
         return None
-    runs = {r.id: r for r in session.exec(select(Run).where(Run.experiment_id == experiment_id))}
     data = {
         "experiment_id": exp.id,
         "cursor": cursor,
         "sweep": exp.sweep,
         "sweep_label": SWEEP_PARAMS[exp.sweep["param"]] if exp.sweep else None,
-        "runs": [
-            {
-                "id": r.id,
-                "name": r.name,
-                "value": r.sweep_value,
-                "metrics": feed.run_metrics(session, r.id),
-                "histograms": feed.run_histograms(session, runs[r.id]),
-            }
-            for r in exp.runs
-        ],
+        "runs": [{"id": r.id, "name": r.name, "value": r.sweep_value} for r in exp.runs],
     }
     return {"experiment": exp, "data": data}
+
+
+def experiment_curves(session: Session, experiment_id: int) -> dict[str, Any] | None:
+    """Every arm's metrics by column (feed.run_curves): what the page's charts draw."""
+    if session.get(Experiment, experiment_id) is None:
+        return None
+    run_ids = session.exec(
+        select(Run.id).where(Run.experiment_id == experiment_id).order_by(Run.id)
+    ).all()
+    return {
+        "experiment_id": experiment_id,
+        "cursor": feed.last_change_id(session),
+        "runs": [{"run_id": rid, **feed.run_curves(session, rid)} for rid in run_ids],
+    }
+
+
+def experiment_histograms(
+    session: Session, experiment_id: int, epoch: int | None = None
+) -> dict[str, Any] | None:
+    """Every arm's histograms at `epoch` (default: each arm's latest); an arm without that epoch
+    is listed with `epoch: null` and no layers, never shown at another epoch."""
+    if session.get(Experiment, experiment_id) is None:
+        return None
+    runs = session.exec(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id))
+    out = []
+    for run in runs:
+        hist = feed.run_histograms(session, run, epoch)
+        if not hist["layers"]:
+            hist = {"epoch": None, "layers": {}}
+        out.append({"run_id": run.id, **hist})
+    return {"experiment_id": experiment_id, "runs": out}

@@ -46,28 +46,62 @@ const Live = {
     const el = document.getElementById("experiment-data");
     if (!el || !window.Plotly) return;
     const data = JSON.parse(el.textContent);
+    this.experimentId = data.experiment_id;
     this.sweep = data.sweep;  // null unless the experiment is a sweep
     this.sweepLabel = data.sweep_label;
     this.pinned = null;  // the arm picked to show beside the zero arm (sweeps)
+    this.loaded = false;  // until the curves arrive, stream events wait in `early`
+    this.early = [];
     data.runs.forEach((r, i) => {
-      const run = {id: r.id, name: r.name, value: r.value, color: PALETTE[i % PALETTE.length],
-                   metrics: [], histograms: r.histograms.layers || {}};
-      r.metrics.forEach((m) => { run.metrics[m.epoch - 1] = m; });
-      this.runs.set(r.id, run);
+      this.runs.set(r.id, {id: r.id, name: r.name, value: r.value, color: PALETTE[i % PALETTE.length],
+                           metrics: [], histograms: {}});
     });
     this.paintSwatches();
-    this.draw();
     const pick = document.getElementById("sweep-arm");
     if (pick) pick.addEventListener("change", () => { this.pinned = Number(pick.value); this.draw(); });
     document.body.addEventListener("htmx:sseOpen", (e) => this.attach(e.detail.source));
     // Cards are swapped in by htmx; give their colour swatches back.
     document.body.addEventListener("htmx:sseMessage", () => this.paintSwatches());
+    this.loadCurves();
+  },
+
+  // The page carries no measurements (its size must not grow with the experiment): the curves
+  // come by one compact request, histograms by another, for the epoch shown.
+  async loadCurves() {
+    const r = await fetch(`/api/experiments/${this.experimentId}/curves`);
+    if (!r.ok) return;
+    const curves = await r.json();
+    for (const c of curves.runs) {
+      const run = this.runs.get(c.run_id);
+      if (run) run.metrics = metricsFromColumns(c);
+    }
+    this.loaded = true;
+    // Events the stream delivered meanwhile are at least as new as the curves: apply them after.
+    this.early.splice(0).forEach((ev) => this.onEpoch(ev));
+    this.draw();
+    this.loadHistograms();
+  },
+
+  async loadHistograms() {
+    const r = await fetch(`/api/experiments/${this.experimentId}/histograms`);
+    if (!r.ok) return;
+    for (const h of (await r.json()).runs) {
+      const run = this.runs.get(h.run_id);
+      // Keep what a live event brought if it is newer than this answer.
+      if (run && h.epoch !== null && !(run.histEpoch > h.epoch)) {
+        run.histograms = h.layers;
+        run.histEpoch = h.epoch;
+      }
+    }
+    this.schedule();
   },
 
   attach(source) {
     if (source.__reglab) return;
     source.__reglab = true;
     source.addEventListener("epoch", (e) => this.onEpoch(JSON.parse(e.data)));
+    // A replay sends epochs without histograms: fetch the newest once it is done.
+    source.addEventListener("caught-up", () => { if (this.loaded) this.loadHistograms(); });
     source.addEventListener("heartbeats", (e) => {
       for (const [runId, at] of Object.entries(JSON.parse(e.data))) {
         const el = document.querySelector(`#run-${runId} .hb-age`);
@@ -78,12 +112,16 @@ const Live = {
   },
 
   onEpoch(ev) {
+    if (!this.loaded) { this.early.push(ev); return; }
     const run = this.runs.get(ev.run_id);
     if (!run) return;
     // Indexed by epoch, so a replayed event (after a reconnect) replaces instead of duplicating.
     run.metrics[ev.metric.epoch - 1] = ev.metric;
     run.metrics.length = ev.metric.epoch;  // a restarted run drops epochs past this one
-    if (ev.histograms && ev.histograms.layers) run.histograms = ev.histograms.layers;
+    if (ev.histograms && ev.histograms.layers) {
+      run.histograms = ev.histograms.layers;
+      run.histEpoch = ev.histograms.epoch;
+    }
     this.schedule();
   },
 
@@ -281,6 +319,24 @@ const Live = {
     }
   },
 };
+
+function metricsFromColumns(c) {  // {epoch: [...], f: [...], layers: {l: {s: [...]}}} -> rows
+  const rows = [];
+  c.epoch.forEach((epoch, i) => {
+    const m = {epoch, layers: {}};
+    for (const [key, col] of Object.entries(c)) {
+      if (key !== "layers" && key !== "run_id" && Array.isArray(col)) m[key] = col[i];
+    }
+    for (const [layer, stats] of Object.entries(c.layers)) {
+      if (stats[Object.keys(stats)[0]][i] === null) continue;
+      const s = {};
+      for (const [stat, col] of Object.entries(stats)) s[stat] = col[i];
+      m.layers[layer] = s;
+    }
+    rows[epoch - 1] = m;
+  });
+  return rows;
+}
 
 function coarsen(counts, level, toLevel) {  // mirrors app/db/bins.py
   for (let l = level; l < toLevel; l++) {

@@ -203,19 +203,26 @@ def changes_since(engine: Engine, cursor: int, limit: int = 1000) -> list[Change
 
 
 def experiment_changes_since(
-    session: Session, experiment_id: int, cursor: int, upto: int
+    session: Session, experiment_id: int, cursor: int, upto: int, limit: int | None = None
 ) -> list[Change]:
     return list(
         session.exec(
             select(Change)
             .where(Change.experiment_id == experiment_id, Change.id > cursor, Change.id <= upto)
             .order_by(Change.id)
+            .limit(limit)
         ).all()
     )
 
 
 def last_change_id(session: Session) -> int:
     return session.exec(select(func.max(Change.id))).one() or 0
+
+
+def head(engine: Engine) -> int:
+    """The newest change id, in a session of its own (for callers on another thread)."""
+    with read_session(engine) as s:
+        return last_change_id(s)
 
 
 def metric_dict(m: EpochMetric) -> dict[str, Any]:
@@ -238,6 +245,30 @@ def run_metric(session: Session, run_id: int, epoch: int) -> dict[str, Any] | No
         select(EpochMetric).where(EpochMetric.run_id == run_id, EpochMetric.epoch == epoch)
     ).first()
     return metric_dict(m) if m else None
+
+
+def run_curves(session: Session, run_id: int) -> dict[str, Any]:
+    """A run's metrics by column: {"epoch": [...], <metric>: [...], "gap": [...],
+    "layers": {layer: {stat: [...]}}}; a layer missing at an epoch reads null there.
+
+    The same numbers as run_metrics, a fraction of its size: names are not repeated per epoch."""
+    rows = session.exec(
+        select(EpochMetric).where(EpochMetric.run_id == run_id).order_by(EpochMetric.epoch)
+    ).all()
+    out: dict[str, Any] = {"epoch": [m.epoch for m in rows]}
+    for f in METRIC_FIELDS:
+        out[f] = [getattr(m, f) for m in rows]
+    out["gap"] = [m.train_acc - m.val_acc for m in rows]
+    layers: dict[str, dict[str, list]] = {}
+    for i, m in enumerate(rows):
+        for layer, stats in m.layers.items():
+            cols = layers.setdefault(layer, {})
+            for stat, value in stats.items():
+                if stat not in cols:
+                    cols[stat] = [None] * len(rows)
+                cols[stat][i] = value
+    out["layers"] = layers
+    return out
 
 
 def run_histograms(session: Session, run: Run, epoch: int | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
-from app import fleet, views
+from app import views
 from app.db import artifacts, feed, queue
 from app.db.engine import read_session
 from app.db.models import Run
@@ -22,6 +22,8 @@ from app.downloads import attachment, csv_response
 from app.limits import over_budget
 from app.schemas import (
     CancelPublic,
+    CurvesPublic,
+    ExperimentHistogramsPublic,
     ExperimentIn,
     ExperimentPublic,
     HistogramsPublic,
@@ -61,13 +63,6 @@ def health(session: SessionDep, live: LiveDep) -> dict:
     """The database answers, and how many live streams are open."""
     feed.last_change_id(session)
     return {"status": "ok", "streams": live.stream_count}
-
-
-@router.get("/workers", response_model=fleet.WorkersPublic)
-def workers(session: SessionDep, settings: SettingsDep):
-    """The live workers (their device, what each trains, their last heartbeat), the `reglab up`
-    processes that restart them, and a warning when arms wait and no worker is alive."""
-    return fleet.snapshot(session, settings)
 
 
 @router.get("/experiments", response_model=list[ExperimentPublic])
@@ -122,6 +117,31 @@ def experiment_path_csv(experiment_id: ExperimentId, session: SessionDep):
         for p in path["points"]
     ]
     return csv_response(name, head, rows)  # arm names like `=1+1` arrive as text, not formulas
+
+
+@router.get("/experiments/{experiment_id}/curves", response_model=CurvesPublic)
+def experiment_curves(experiment_id: ExperimentId, session: SessionDep):
+    """Every arm's metrics by column, compact: what the experiment page charts. The same values
+    as /api/runs/{id}/metrics."""
+    curves = views.experiment_curves(session, experiment_id)
+    if curves is None:
+        raise not_found("experiment", experiment_id)
+    return curves
+
+
+@router.get("/experiments/{experiment_id}/histograms", response_model=ExperimentHistogramsPublic)
+def experiment_histograms(
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    epoch: Annotated[
+        int | None, Query(ge=1, le=10**6, description="Default: each arm's latest")
+    ] = None,
+):
+    """Every arm's weight histograms at one epoch, on the experiment's shared bins."""
+    hist = views.experiment_histograms(session, experiment_id, epoch)
+    if hist is None:
+        raise not_found("experiment", experiment_id)
+    return hist
 
 
 @router.post("/experiments/{experiment_id}/cancel", response_model=CancelPublic)

@@ -1,56 +1,94 @@
-"""Server-sent events: an experiment's new epochs and status changes, as they are committed."""
+"""Server-sent events: an experiment's new epochs and status changes, as they are committed.
 
+A stream holds no database connection and never blocks the event loop: its catch-up reads run in
+worker threads piece by piece, and while it waits it waits on an in-memory queue that the one live
+feed poller fills (app/live.py).
+"""
+
+import re
 from typing import Annotated
 
 from anyio import to_thread
 from fastapi import APIRouter, Header, HTTPException, Query
 from sse_starlette import EventSourceResponse
 
-from app.db.models import Experiment
-from app.deps import EngineDep, ExperimentId, LiveDep, SessionDep, SettingsDep, not_found
-from app.live import render_catchup
+from app import views
+from app.deps import EngineDep, ExperimentId, LiveDep, not_found
+from app.live import LiveFeed, Subscriber, replay
 
 router = APIRouter(tags=["api"])
+MAX_CURSOR = 2**62
+# ASCII digits only: str.isdigit() also accepts other scripts' digits and superscripts, which
+# int() then reads differently or refuses; a 20th digit could only be past MAX_CURSOR.
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
 
 
-@router.get("/api/experiments/{experiment_id}/events")
+def event_cursor(last_event_id: str | None, after: int) -> int:
+    """Where a stream starts: a well-formed Last-Event-ID (a reconnecting browser's), else
+    `after`. A malformed one is ignored, as a browser would resend it on every reconnect."""
+    if last_event_id is not None and _EVENT_ID.fullmatch(last_event_id.strip()):
+        value = int(last_event_id)
+        if value <= MAX_CURSOR:
+            return value
+    return after
+
+
+class StreamResponse(EventSourceResponse):
+    """An event stream whose live-feed subscription ends with the response, however it ends
+    (the client leaves, the server stops, or the body never starts)."""
+
+    def __init__(self, content, live: LiveFeed, sub: Subscriber, **kwargs):
+        super().__init__(content, **kwargs)
+        self._live, self._sub = live, sub
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._live.unsubscribe(self._sub)
+
+
+@router.get(
+    "/api/experiments/{experiment_id}/events",
+    responses={503: {"description": "REGLAB_MAX_STREAMS streams are open"}},
+)
 async def experiment_events(
     experiment_id: ExperimentId,
     engine: EngineDep,
-    session: SessionDep,
     live: LiveDep,
-    settings: SettingsDep,
-    after: Annotated[int, Query(ge=0, le=2**62, description="Change id to resume after")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_CURSOR, description="Change id to resume after")] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ):
-    """`text/event-stream`: `epoch` events (JSON: run_id, metric, histograms) and HTML fragments
-    `run-<id>` and `experiment-status` for htmx to swap. Event ids are change ids: a reconnecting
-    client sends Last-Event-ID and receives everything after it."""
-    if session.get(Experiment, experiment_id) is None:
-        raise not_found("experiment", experiment_id)
-    if live.stream_count >= settings.max_streams:
+    """`text/event-stream`: `epoch` events (JSON: run_id, metric, and for live epochs the
+    histograms), HTML fragments `run-<id>` and `experiment-status` for htmx to swap, `heartbeats`,
+    and `caught-up` once the replay after the cursor has been sent. Event ids are change ids: a
+    reconnecting client sends Last-Event-ID and receives everything after it."""
+    # Subscribe before anything awaits: the cap's check and the count are one step.
+    subscription = live.subscribe(experiment_id)
+    if subscription is None:
         raise HTTPException(
             503,
             detail="Too many live streams open; try again shortly.",
             headers={"Retry-After": "5"},
         )
-    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    sub, head = subscription
+    try:
+        exists = await to_thread.run_sync(views.experiment_exists, engine, experiment_id)
+    except BaseException:
+        live.unsubscribe(sub)
+        raise
+    if not exists:
+        live.unsubscribe(sub)
+        raise not_found("experiment", experiment_id)
+    cursor = event_cursor(last_event_id, after)
 
     async def stream():
-        # Subscribe inside the generator: if the client is gone before streaming starts, the
-        # finally below still runs and nothing is left subscribed.
-        sub, head = live.subscribe(experiment_id)
-        try:
-            for event in await to_thread.run_sync(
-                render_catchup, engine, experiment_id, cursor, head
-            ):
-                yield event
-            while True:
-                event = await sub.queue.get()
-                if event is None:  # this client fell too far behind; it reconnects and catches up
-                    return
-                yield event
-        finally:
-            live.unsubscribe(sub)
+        async for event in replay(engine, experiment_id, cursor, head):
+            yield event
+        while True:
+            event = await sub.queue.get()
+            if event is None:  # this client fell too far behind; it reconnects and catches up
+                return
+            yield event
 
-    return EventSourceResponse(stream(), ping=15, send_timeout=30)
+    return StreamResponse(stream(), live, sub, ping=15, send_timeout=30)

@@ -1,0 +1,52 @@
+"""The experiment page's data: curves by column and histograms per epoch, the same numbers as the
+per-run API, and a page whose size does not grow with the experiment."""
+
+import json
+import re
+
+from tests.routes.test_api import SMALL
+from worker.loop import Worker
+
+
+def test_curves_and_histograms_are_the_per_run_numbers(client, settings):
+    exp = client.post("/api/experiments", json=SMALL).json()
+    assert Worker(settings).run_forever(exit_when_idle=True) == 3
+    curves = client.get(f"/api/experiments/{exp['id']}/curves").json()
+    assert [c["run_id"] for c in curves["runs"]] == [r["id"] for r in exp["runs"]]
+    assert curves["cursor"] > 0
+    for c in curves["runs"]:
+        rows = client.get(f"/api/runs/{c['run_id']}/metrics").json()["epochs"]
+        assert c["epoch"] == [m["epoch"] for m in rows] == [1, 2]
+        for key in ("train_loss", "val_loss", "train_acc", "val_acc", "penalty", "gap", "lr"):
+            assert c[key] == [m[key] for m in rows], key
+        for layer, stats in c["layers"].items():
+            for stat, column in stats.items():
+                assert column == [m["layers"][layer][stat] for m in rows], (layer, stat)
+
+    latest = client.get(f"/api/experiments/{exp['id']}/histograms").json()
+    first = client.get(f"/api/experiments/{exp['id']}/histograms?epoch=1").json()
+    for run, h_latest, h_first in zip(exp["runs"], latest["runs"], first["runs"], strict=True):
+        assert h_latest["run_id"] == h_first["run_id"] == run["id"]
+        assert h_latest["epoch"] == 2 and h_first["epoch"] == 1
+        own = client.get(f"/api/runs/{run['id']}/histograms?epoch=1").json()
+        assert h_first["layers"] == own["layers"]
+    # An epoch no arm reached is shown as such, never as another epoch.
+    missing = client.get(f"/api/experiments/{exp['id']}/histograms?epoch=9").json()
+    assert all(r["epoch"] is None and r["layers"] == {} for r in missing["runs"])
+
+
+def test_unknown_experiment_curves_and_histograms_answer_404(client):
+    assert client.get("/api/experiments/999/curves").status_code == 404
+    assert client.get("/api/experiments/999/histograms").status_code == 404
+    assert client.get("/api/experiments/1/histograms?epoch=0").status_code == 422
+
+
+def test_the_page_carries_no_measurements(client, settings):
+    exp = client.post("/api/experiments", json=SMALL).json()
+    empty = client.get(f"/experiments/{exp['id']}").text
+    Worker(settings).run_forever(exit_when_idle=True)
+    html = client.get(f"/experiments/{exp['id']}").text
+    data = json.loads(re.search(r'id="experiment-data">(.*?)</script>', html, re.S).group(1))
+    assert [set(r) for r in data["runs"]] == [{"id", "name", "value"}] * 3
+    # Trained or not, the page is the same size but for the cards' texts.
+    assert abs(len(html) - len(empty)) < 4000
