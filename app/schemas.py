@@ -317,6 +317,15 @@ class RunPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    interruption: str | None = Field(
+        None, description='Why its last attempt was taken back, e.g. "its worker stopped".'
+    )
+    resumed_after: int | None = Field(
+        None, description="The epoch its latest attempt resumed after (0: from the start)."
+    )
+    retrain_through: int | None = Field(
+        None, description="The epochs after resumed_after, through this one, are trained again."
+    )
     eta_seconds: float | None = Field(None, description="Estimated time left while running.")
     sweep_value: float | None = Field(None, description="This arm's value of the swept parameter.")
     checkpoint_url: str | None = Field(None, description="Set once the final checkpoint exists.")

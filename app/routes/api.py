@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
-from app import views
+from app import fleet, views
 from app.db import artifacts, feed, queue
 from app.db.engine import read_session
 from app.db.models import Run
@@ -63,6 +63,13 @@ def health(session: SessionDep, live: LiveDep) -> dict:
     """The database answers, and how many live streams are open."""
     feed.last_change_id(session)
     return {"status": "ok", "streams": live.stream_count}
+
+
+@router.get("/workers", response_model=fleet.WorkersPublic)
+def workers(session: SessionDep, settings: SettingsDep):
+    """The live workers (their device, what each trains, their last heartbeat), the `reglab up`
+    processes that restart them, and a warning when arms wait and no worker is alive."""
+    return fleet.snapshot(session, settings)
 
 
 @router.get("/experiments", response_model=list[ExperimentPublic])
