@@ -116,8 +116,14 @@ const Live = {
     const run = this.runs.get(ev.run_id);
     if (!run) return;
     // Indexed by epoch, so a replayed event (after a reconnect) replaces instead of duplicating.
-    run.metrics[ev.metric.epoch - 1] = ev.metric;
-    run.metrics.length = ev.metric.epoch;  // a restarted run drops epochs past this one
+    const epoch = ev.metric.epoch;
+    // A resumed run trains again the epochs after its resume state: those it had reported stay
+    // on the charts, faded (lines() draws them), until the retrained ones replace them.
+    const old = new Map((run.superseded || []).map((m) => [m.epoch, m]));
+    run.metrics.slice(epoch).forEach((m) => m && old.set(m.epoch, m));
+    run.superseded = [...old.values()].filter((m) => m.epoch > epoch).sort((a, b) => a.epoch - b.epoch);
+    run.metrics[epoch - 1] = ev.metric;
+    run.metrics.length = epoch;
     if (ev.histograms && ev.histograms.layers) {
       run.histograms = ev.histograms.layers;
       run.histEpoch = ev.histograms.epoch;
@@ -165,6 +171,11 @@ const Live = {
       const ms = run.metrics.filter(Boolean);
       traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m[field]), name: label ? `${run.name} ${label}` : run.name,
                    legendgroup: String(run.id), mode: "lines+markers", type: "scatter",
+                   line: {color: run.color, dash: dash || "solid"}, marker: {size: 5}});
+      const old = run.superseded || [];  // reported before a resume, not yet trained again
+      if (old.length) traces.push({x: old.map((m) => m.epoch), y: old.map((m) => m[field]),
+                   name: `${label ? `${run.name} ${label}` : run.name} (being retrained)`, legendgroup: String(run.id),
+                   showlegend: false, mode: "lines+markers", type: "scatter", opacity: 0.3,
                    line: {color: run.color, dash: dash || "solid"}, marker: {size: 5}});
     }
     return traces;

@@ -274,3 +274,54 @@ def test_the_page_lists_live_workers_and_warns_when_arms_wait_for_none(page, pro
     page.wait_for_selector("#workers-warning", timeout=10_000)  # its arm waits again
     card = page.locator("#run-" + str(exp["runs"][0]["id"]))
     assert "queued" in card.locator(".badge").inner_text()
+
+
+def test_a_resumed_arm_keeps_its_superseded_points_faded_until_retrained(page, processes, settings):
+    import httpx
+
+    # No resume state within the test: the kill costs every epoch so far, trained again.
+    settings.resume_every = 1000.0
+    url = processes.server()
+    body = {"train_per_class": 150, "val_per_class": 50, "epochs": 30, "hidden": 300}
+    exp = httpx.post(f"{url}/api/experiments", json={**body, "runs": [{"name": "a"}]}).json()
+    run_id = exp["runs"][0]["id"]
+    page.goto(f"{url}/experiments/{exp['id']}")
+    first = processes.worker()
+    page.wait_for_function(
+        "() => document.getElementById('chart-loss').data?.[0]?.x.length >= 6", timeout=60_000
+    )
+    first.kill()
+    processes.worker()
+
+    def faded() -> dict:  # the faded traces of the loss chart, and the live ones' last epochs
+        return page.evaluate(
+            """() => { const data = document.getElementById('chart-loss').data || [];
+                       const old = data.filter(t => t.opacity < 1);
+                       return {old: old.map(t => t.x), live: data.filter(t => !(t.opacity < 1))
+                                                           .map(t => t.x[t.x.length - 1])}; }"""
+        )
+
+    seen = None
+    for _ in range(1200):  # until the retrained epochs arrive, the old ones stay, faded
+        now = faded()
+        if now["old"] and now["live"] and now["live"][0] is not None:
+            seen = now
+            break
+        page.wait_for_timeout(50)
+    assert seen is not None, "no faded points while the arm was retrained"
+    last_live = seen["live"][0]
+    for xs in seen["old"]:  # train and validation, only the epochs not yet retrained
+        assert xs and min(xs) > last_live and xs == sorted(xs)
+    card = page.locator(f"#run-{run_id} .run-resumed")
+    assert card.inner_text().startswith("started over when its worker stopped; epochs 1-")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "resumed.png"), full_page=True)
+    # Once the retrained epochs have caught up, nothing faded is left.
+    page.wait_for_function(
+        """() => { const d = document.getElementById('chart-loss').data || [];
+                   return d.length && d.every(t => !(t.opacity < 1)); }""",
+        timeout=60_000,
+    )
+    page.wait_for_selector("#experiment-status .badge.succeeded", timeout=120_000)
+    assert card.inner_text().endswith(" retrained")
+    assert chart_points(page, "chart-loss") == 2 * 30  # every epoch once, train and validation
