@@ -389,7 +389,8 @@ class RunCurves(BaseModel):
     run_id: int
     epoch: list[int]
     layers: dict[str, dict[str, list[float | None]]] = Field(
-        description="Per weight tensor, per statistic, one value per epoch (null if missing)"
+        description="Per weight matrix (`*.weight`; biases are in /api/runs/{id}/metrics), per "
+        "statistic, one value per epoch (null if missing)"
     )
 
 

@@ -189,10 +189,12 @@ def experiment_curves(session: Session, experiment_id: int) -> dict[str, Any] | 
     run_ids = session.exec(
         select(Run.id).where(Run.experiment_id == experiment_id).order_by(Run.id)
     ).all()
+    cursor = feed.last_change_id(session)
+    by_run = feed.curves(session, list(run_ids))
     return {
         "experiment_id": experiment_id,
-        "cursor": feed.last_change_id(session),
-        "runs": [{"run_id": rid, **feed.run_curves(session, rid)} for rid in run_ids],
+        "cursor": cursor,
+        "runs": [{"run_id": rid, **by_run[rid]} for rid in run_ids],
     }
 
 

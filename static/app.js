@@ -131,10 +131,13 @@ const Live = {
     this.schedule();
   },
 
-  schedule() {  // coalesce bursts of events into one redraw per animation frame
+  // Coalesce bursts of events into one redraw, and leave the page at least half of its time
+  // between redraws: a large experiment's full redraw takes long, and events keep coming.
+  schedule() {
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => { this.pending = false; this.draw(); });
+    const wait = Math.max(0, (this.nextDrawAt || 0) - performance.now());
+    setTimeout(() => requestAnimationFrame(() => { this.pending = false; this.draw(); }), wait);
   },
 
   paintSwatches() {
@@ -170,7 +173,7 @@ const Live = {
     for (const run of this.visible()) {
       const ms = run.metrics.filter(Boolean);
       traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m[field]), name: label ? `${run.name} ${label}` : run.name,
-                   legendgroup: String(run.id), mode: "lines+markers", type: "scatter",
+                   legendgroup: String(run.id), mode: lineMode(ms.length), type: "scatter",
                    line: {color: run.color, dash: dash || "solid"}, marker: {size: 5}});
       const old = run.superseded || [];  // reported before a resume, not yet trained again
       if (old.length) traces.push({x: old.map((m) => m.epoch), y: old.map((m) => m[field]),
@@ -207,33 +210,52 @@ const Live = {
         const ms = run.metrics.filter((m) => m && m.layers[layer]);
         traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m.layers[layer][stat]),
                      name: `${run.name} ${layer.replace(".weight", "")}`, legendgroup: String(run.id),
-                     type: "scatter", mode: "lines+markers", marker: {size: 5},
+                     type: "scatter", mode: lineMode(ms.length), marker: {size: 5},
                      line: {color: run.color, dash: dashes[li % dashes.length]}});
       }
     });
     return traces;
   },
 
+  // One chart per task, the loss first: the browser paints between them, so the first chart shows
+  // as soon as it is drawn, and a newer draw() abandons what is left of an older one.
   draw() {
-    this.react("chart-loss", [...this.lines("train_loss", "train"), ...this.lines("val_loss", "val", "dash")],
-               this.layout("Loss (data term; solid train, dashed validation)", "cross-entropy"));
-    this.react("chart-acc", [...this.lines("train_acc", "train"), ...this.lines("val_acc", "val", "dash")],
-               this.layout("Accuracy (solid train, dashed validation)", "accuracy"));
-    this.react("chart-gap", this.lines("gap", "gap"),
-               this.layout("Generalization gap (train − validation accuracy)", "gap"));
-    const extra = document.getElementById("extra-stat");
-    const extraKey = extra ? extra.value : "penalty";
-    const extraLabel = extra ? extra.options[extra.selectedIndex].text : "penalty term in the loss";
-    this.react("chart-extra", this.lines(extraKey, ""), this.layout(extraLabel, extraKey));
-    const select = document.getElementById("layer-stat");
-    const stat = select ? select.value : "mean_abs";
-    const label = select ? select.options[select.selectedIndex].text : "mean |w|";
-    this.react("chart-weights", this.layerLines(stat),
-               this.layout(`${label} per weight matrix (solid: first layer)`, label));
-    this.react("chart-sparsity", this.layerLines("zero_frac"),
-               this.layout("Exact zeros (fraction of weights = 0)", "fraction", {yaxis: {title: {text: "fraction"}, rangemode: "tozero"}}));
-    this.drawHistograms();
-    if (this.sweep) this.drawPath();
+    const generation = (this.generation = (this.generation || 0) + 1);
+    const steps = this.drawSteps();
+    const started = performance.now();
+    const next = () => {
+      if (generation !== this.generation) return;
+      steps.shift()();
+      if (steps.length) setTimeout(next, 0);
+      else this.nextDrawAt = performance.now() + (performance.now() - started);
+    };
+    next();
+  },
+
+  drawSteps() {
+    return [() => this.react("chart-loss", [...this.lines("train_loss", "train"), ...this.lines("val_loss", "val", "dash")],
+               this.layout("Loss (data term; solid train, dashed validation)", "cross-entropy")),
+    () => this.react("chart-acc", [...this.lines("train_acc", "train"), ...this.lines("val_acc", "val", "dash")],
+               this.layout("Accuracy (solid train, dashed validation)", "accuracy")),
+    () => this.react("chart-gap", this.lines("gap", "gap"),
+               this.layout("Generalization gap (train − validation accuracy)", "gap")),
+    () => {
+      const extra = document.getElementById("extra-stat");
+      const extraKey = extra ? extra.value : "penalty";
+      const extraLabel = extra ? extra.options[extra.selectedIndex].text : "penalty term in the loss";
+      this.react("chart-extra", this.lines(extraKey, ""), this.layout(extraLabel, extraKey));
+    },
+    () => {
+      const select = document.getElementById("layer-stat");
+      const stat = select ? select.value : "mean_abs";
+      const label = select ? select.options[select.selectedIndex].text : "mean |w|";
+      this.react("chart-weights", this.layerLines(stat),
+                 this.layout(`${label} per weight matrix (solid: first layer)`, label));
+    },
+    () => this.react("chart-sparsity", this.layerLines("zero_frac"),
+               this.layout("Exact zeros (fraction of weights = 0)", "fraction", {yaxis: {title: {text: "fraction"}, rangemode: "tozero"}})),
+    () => this.drawHistograms(),
+    () => { if (this.sweep) this.drawPath(); }];
   },
 
   drawPath() {
@@ -330,6 +352,10 @@ const Live = {
     }
   },
 };
+
+function lineMode(points) {  // markers help read a few epochs; past that they cost seconds to draw
+  return points > 40 ? "lines" : "lines+markers";
+}
 
 function metricsFromColumns(c) {  // {epoch: [...], f: [...], layers: {l: {s: [...]}}} -> rows
   const rows = [];

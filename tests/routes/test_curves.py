@@ -19,6 +19,7 @@ def test_curves_and_histograms_are_the_per_run_numbers(client, settings):
         assert c["epoch"] == [m["epoch"] for m in rows] == [1, 2]
         for key in ("train_loss", "val_loss", "train_acc", "val_acc", "penalty", "gap", "lr"):
             assert c[key] == [m[key] for m in rows], key
+        assert set(c["layers"]) == {k for k in rows[0]["layers"] if k.endswith(".weight")}
         for layer, stats in c["layers"].items():
             for stat, column in stats.items():
                 assert column == [m["layers"][layer][stat] for m in rows], (layer, stat)
