@@ -74,6 +74,8 @@ def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentE
         run_ids = {c.run_id for c in changes}
         runs = {r.id: r for r in s.exec(select(Run).where(Run.id.in_(run_ids)))}
         last_for_run: dict[int, int] = {}
+        # An experiment deleted since these changes were read has no runs left to render.
+        changes = [c for c in changes if c.run_id in runs]
         for c in changes:
             if c.kind == "epoch":
                 ev = _epoch(s, c, runs[c.run_id], with_histograms=True)

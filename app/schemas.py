@@ -1,6 +1,7 @@
 """API models with bounds, shared by the JSON API and the HTML form (one set of rules)."""
 
 import math
+import re
 import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -287,15 +288,27 @@ class ExperimentIn(Strict):
         return config
 
     def display_name(self) -> str:
+        """The name given, else one that says what sets this experiment apart from others in a
+        list: its data, its size, its epochs and what its arms compare, e.g.
+        "MNIST 100/class, 500 hidden, 20 ep: Original vs Lasso vs Ridge"."""
         if self.name:
             return self.name
+        data = DATASETS[self.dataset]
+        data += f" {self.train_per_class}/class" if self.train_per_class else " full"
+        if self.model == "cnn":
+            size = f"CNN {self.hidden}"
+        else:
+            size = (
+                f"{self.depth}×{self.hidden} hidden" if self.depth > 1 else f"{self.hidden} hidden"
+            )
+        head = f"{data}, {size}, {self.epochs} ep"
         if self.sweep is not None:
             sw = self.sweep
-            return (
-                f"{DATASETS[self.dataset]}: sweep of {SWEEP_PARAMS[sw.param]}, "
-                f"{sw.from_:g} to {sw.to:g}"
-            )
-        return f"{DATASETS[self.dataset]}: " + " vs ".join(r.name for r in self.runs)
+            return f"{head}: {SWEEP_PARAMS[sw.param]} sweep {sw.from_:g} to {sw.to:g}"
+        names = [r.name for r in self.runs]
+        if len(names) > 4:
+            names = [*names[:3], f"{len(names) - 3} more"]
+        return f"{head}: " + " vs ".join(names)
 
 
 RunStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -331,6 +344,13 @@ class RunPublic(BaseModel):
     checkpoint_url: str | None = Field(None, description="Set once the final checkpoint exists.")
 
 
+class BestArm(BaseModel):
+    run_id: int
+    name: str
+    val_acc: float = Field(description="Its validation accuracy at its latest epoch")
+    epoch: int
+
+
 class ExperimentPublic(BaseModel):
     id: int
     name: str
@@ -339,6 +359,96 @@ class ExperimentPublic(BaseModel):
     status: RunStatusName
     sweep: dict[str, Any] | None = Field(None, description="The swept parameter and its grid.")
     runs: list[RunPublic]
+    notes: str = ""
+    tags: list[str] = Field(default_factory=list)
+    best: BestArm | None = Field(
+        None, description="The arm with the best validation accuracy at its latest epoch"
+    )
+
+
+def plain_text(value: Any) -> Any:
+    """Notes are free text over several lines: tabs and line breaks are fine, other control
+    characters and invisible text-direction characters are not (as in names)."""
+    if isinstance(value, str):
+        for i, ch in enumerate(value):
+            if ch in "\t\n\r":
+                continue
+            if unicodedata.category(ch) == "Cc" or ch in BIDI_CONTROLS:
+                raise PydanticCustomError(
+                    "hidden_character",
+                    "notes cannot contain control or invisible text-direction characters "
+                    "(found U+{code} at position {pos})",
+                    {"code": f"{ord(ch):04X}", "pos": i + 1},
+                )
+    return value
+
+
+TAG_CHARS = re.compile(r"^[\w.+/:=-]{1,30}$")
+
+
+def plain_tag(value: Any) -> Any:
+    """A tag is one word of up to 30 letters, digits or . + / : = - _ (no spaces or commas)."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not TAG_CHARS.fullmatch(value):
+            raise PydanticCustomError(
+                "tag",
+                "a tag is one word of 1 to 30 letters, digits or . + / : = - _ "
+                "(no spaces or commas): '{tag}' is not",
+                {"tag": value[:40]},
+            )
+    return value
+
+
+def name_not_blank(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip(TRIMMED):
+        raise PydanticCustomError("blank_name", "a name cannot be empty")
+    return value
+
+
+Tag = Annotated[str, BeforeValidator(plain_tag)]
+MAX_TAGS = 20
+
+
+class ExperimentPatch(Strict):
+    """What a user may change of an experiment: its name, notes and tags. Fields left out stay."""
+
+    name: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=80),
+            BeforeValidator(name_not_blank),
+            BeforeValidator(plain_name),
+        ]
+        | None
+    ) = None
+    notes: Annotated[str, Field(max_length=5000), BeforeValidator(plain_text)] | None = None
+    tags: list[Tag] | None = Field(None, max_length=MAX_TAGS)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str] | None) -> list[str] | None:
+        if tags is None:
+            return None
+        seen: dict[str, str] = {}
+        for tag in tags:
+            seen.setdefault(tag.casefold(), tag)
+        return list(seen.values())
+
+
+class CompareRun(BaseModel):
+    run_id: int
+    experiment_id: int
+    experiment_name: str
+    name: str
+    status: RunStatusName
+    config: dict[str, Any] = Field(description="The experiment's settings with the arm's over them")
+
+
+class ComparePublic(BaseModel):
+    runs: list[CompareRun]
+    differing: list[str] = Field(description="Settings whose values differ between the runs")
+    shared: dict[str, Any] = Field(description="Settings equal in every run")
 
 
 class EpochPublic(BaseModel):
@@ -428,3 +538,12 @@ class PathPublic(BaseModel):
     param: str | None = Field(description="The swept parameter; null when this is no sweep")
     points: list[PathPoint]
     best_run_id: int | None = Field(description="The arm with the best validation accuracy")
+
+
+class CompareCurvesPublic(BaseModel):
+    cursor: int
+    runs: list[RunCurves]
+
+
+class CompareHistogramsPublic(BaseModel):
+    runs: list[HistogramsPublic]

@@ -1,15 +1,24 @@
 """Read models: what the API, the pages and the live stream show of experiments and runs."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, and_, exists, func, or_
 from sqlmodel import Session, col, select
 
 from app.db import feed
 from app.db.engine import read_session
 from app.db.models import Checkpoint, EpochMetric, Experiment, Run, RunStatus
-from app.schemas import SWEEP_PARAMS, ExperimentPublic, RunPublic
+from app.schemas import (
+    DATASETS,
+    SWEEP_PARAMS,
+    BestArm,
+    ExperimentIn,
+    ExperimentPublic,
+    RunIn,
+    RunPublic,
+)
 
 
 def overall_status(statuses: list[str]) -> str:
@@ -80,7 +89,46 @@ def _swept(session: Session, experiment_ids: set[int]) -> dict[int, str]:
     return {e.id: e.config["sweep"]["param"] for e in exps if e.config.get("sweep")}
 
 
-def _experiment_public(exp: Experiment, runs: list[RunPublic]) -> ExperimentPublic:
+def tags_list(stored: str) -> list[str]:
+    """Experiment.tags (",a,b,") as a list."""
+    return [t for t in stored.split(",") if t]
+
+
+def tags_stored(tags: list[str]) -> str:
+    return f",{','.join(tags)}," if tags else ""
+
+
+def latest_epochs(session: Session, run_ids: list[int]) -> dict[int, tuple[int, float, float]]:
+    """Each run's latest epoch: (epoch, val_acc, val_loss), through the (run_id, epoch) index."""
+    if not run_ids:
+        return {}
+    last = (
+        select(EpochMetric.run_id, func.max(EpochMetric.epoch).label("epoch"))
+        .where(col(EpochMetric.run_id).in_(run_ids))
+        .group_by(EpochMetric.run_id)
+        .subquery()
+    )
+    rows = session.exec(
+        select(
+            EpochMetric.run_id, EpochMetric.epoch, EpochMetric.val_acc, EpochMetric.val_loss
+        ).join(last, and_(EpochMetric.run_id == last.c.run_id, EpochMetric.epoch == last.c.epoch))
+    ).all()
+    return {rid: (epoch, acc, loss) for rid, epoch, acc, loss in rows}
+
+
+def _best(runs: list[RunPublic], latest: dict[int, tuple[int, float, float]]) -> BestArm | None:
+    """The arm with the best validation accuracy at its latest epoch (ties: the lower loss), as
+    the path's best arm."""
+    scored = [(latest[r.id], r) for r in runs if r.id in latest]
+    if not scored:
+        return None
+    (epoch, acc, _), run = max(scored, key=lambda x: (x[0][1], -x[0][2]))
+    return BestArm(run_id=run.id, name=run.name, val_acc=acc, epoch=epoch)
+
+
+def _experiment_public(
+    exp: Experiment, runs: list[RunPublic], latest: dict[int, tuple[int, float, float]]
+) -> ExperimentPublic:
     return ExperimentPublic(
         id=exp.id,
         name=exp.name,
@@ -89,6 +137,9 @@ def _experiment_public(exp: Experiment, runs: list[RunPublic]) -> ExperimentPubl
         status=overall_status([r.status for r in runs]),
         sweep=exp.config.get("sweep"),
         runs=runs,
+        notes=exp.notes,
+        tags=tags_list(exp.tags),
+        best=_best(runs, latest),
     )
 
 
@@ -97,23 +148,92 @@ def get_experiment(session: Session, experiment_id: int) -> ExperimentPublic | N
     if exp is None:
         return None
     runs = session.exec(select(Run).where(Run.experiment_id == exp.id).order_by(Run.id)).all()
-    return _experiment_public(exp, runs_public(session, list(runs)))
+    latest = latest_epochs(session, [r.id for r in runs])
+    return _experiment_public(exp, runs_public(session, list(runs)), latest)
 
 
-def list_experiments(session: Session, limit: int = 50, offset: int = 0) -> list[ExperimentPublic]:
-    """Newest first."""
+def _has_run(status: RunStatus):
+    return exists().where(Run.experiment_id == Experiment.id, Run.status == status)
+
+
+# An experiment's status is its most active arm's (overall_status), in SQL: EXISTS probes of the
+# (experiment_id, status) index.
+STATUS_FILTERS = {
+    "running": lambda: _has_run(RunStatus.running),
+    "queued": lambda: and_(_has_run(RunStatus.queued), ~_has_run(RunStatus.running)),
+    "failed": lambda: and_(
+        _has_run(RunStatus.failed), ~_has_run(RunStatus.running), ~_has_run(RunStatus.queued)
+    ),
+    "cancelled": lambda: and_(
+        _has_run(RunStatus.cancelled),
+        ~_has_run(RunStatus.running),
+        ~_has_run(RunStatus.queued),
+        ~_has_run(RunStatus.failed),
+    ),
+    "succeeded": lambda: and_(
+        _has_run(RunStatus.succeeded),
+        ~exists().where(Run.experiment_id == Experiment.id, Run.status != RunStatus.succeeded),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    q: str | None = None  # in the name, the notes or a tag (case-insensitive)
+    tag: str | None = None  # exactly this tag (case-insensitive)
+    status: str | None = None
+    dataset: str | None = None
+
+    def where(self) -> list:
+        out = []
+        if self.q:
+            out.append(
+                or_(
+                    col(Experiment.name).icontains(self.q, autoescape=True),
+                    col(Experiment.notes).icontains(self.q, autoescape=True),
+                    col(Experiment.tags).icontains(self.q, autoescape=True),
+                )
+            )
+        if self.tag:
+            out.append(col(Experiment.tags).icontains(f",{self.tag},", autoescape=True))
+        if self.status:
+            out.append(STATUS_FILTERS[self.status]())
+        if self.dataset:
+            out.append(Experiment.config["dataset"].as_string() == self.dataset)
+        return out
+
+
+def count_experiments(session: Session, where: ListFilter = ListFilter()) -> int:
+    return session.exec(select(func.count()).select_from(Experiment).where(*where.where())).one()
+
+
+def list_experiments(
+    session: Session, limit: int = 50, offset: int = 0, where: ListFilter = ListFilter()
+) -> list[ExperimentPublic]:
+    """Newest first, those that match."""
     exps = session.exec(
-        select(Experiment).order_by(col(Experiment.id).desc()).offset(offset).limit(limit)
+        select(Experiment)
+        .where(*where.where())
+        .order_by(col(Experiment.id).desc())
+        .offset(offset)
+        .limit(limit)
     ).all()
     if not exps:
         return []
     runs = session.exec(
         select(Run).where(col(Run.experiment_id).in_([e.id for e in exps])).order_by(Run.id)
     ).all()
+    latest = latest_epochs(session, [r.id for r in runs])
     by_exp: dict[int, list[RunPublic]] = defaultdict(list)
     for r in runs_public(session, list(runs)):
         by_exp[r.experiment_id].append(r)
-    return [_experiment_public(e, by_exp[e.id]) for e in exps]
+    return [_experiment_public(e, by_exp[e.id], latest) for e in exps]
+
+
+def anything_active(session: Session) -> bool:
+    """Whether any arm is queued or running (the home page polls only then)."""
+    active = select(Run.id).where(col(Run.status).in_([RunStatus.queued, RunStatus.running]))
+    return session.exec(active.limit(1)).first() is not None
 
 
 PATH_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap")
@@ -213,3 +333,129 @@ def experiment_histograms(
             hist = {"epoch": None, "layers": {}}
         out.append({"run_id": run.id, **hist})
     return {"experiment_id": experiment_id, "runs": out}
+
+
+def experiment_input(session: Session, experiment_id: int) -> tuple[ExperimentIn, str] | None:
+    """A stored experiment as the input that made it (its arms, or its sweep), and its name: what
+    "Run again" launches and "Edit as new" fills the form with. None if there is none."""
+    exp = session.get(Experiment, experiment_id)
+    if exp is None:
+        return None
+    runs = session.exec(select(Run).where(Run.experiment_id == exp.id).order_by(Run.id)).all()
+    fields: dict[str, Any] = {
+        k: v for k, v in exp.config.items() if k in ExperimentIn.model_fields and k != "sweep"
+    }
+    if exp.config.get("sweep"):
+        fields["sweep"] = exp.config["sweep"]
+    else:
+        fields["runs"] = [
+            {"name": r.name, **{k: v for k, v in r.config.items() if k in RunIn.model_fields}}
+            for r in runs
+        ]
+    body = ExperimentIn.model_validate(fields)
+    # A name the user gave is kept; one made from the settings is made again from the new ones.
+    if exp.name != body.display_name() and len(exp.name) <= 80:
+        body.name = exp.name
+    return body, exp.name
+
+
+# Settings the config diff leaves out: the sweep's grid made the arms, whose own values differ.
+NOT_COMPARED = {"sweep", "arm"}
+
+
+def compare(session: Session, run_ids: list[int]) -> dict[str, Any] | int | str:
+    """Runs of any experiments side by side: each with its settings (the experiment's with the
+    arm's over them), the settings that differ and those shared. A missing run's id (int), or a
+    message (str) when the runs cannot be compared (different datasets)."""
+    runs = {r.id: r for r in session.exec(select(Run).where(col(Run.id).in_(run_ids)))}
+    for rid in run_ids:
+        if rid not in runs:
+            return rid
+    exps = {
+        e.id: e
+        for e in session.exec(
+            select(Experiment).where(
+                col(Experiment.id).in_({r.experiment_id for r in runs.values()})
+            )
+        )
+    }
+    datasets = {exps[r.experiment_id].config.get("dataset") for r in runs.values()}
+    if len(datasets) > 1:
+        names = ", ".join(sorted(DATASETS.get(d, str(d)) for d in datasets))
+        return (
+            f"These arms were trained on different datasets ({names}); their accuracies and "
+            "losses do not compare. Choose arms trained on one dataset."
+        )
+    out = []
+    for rid in run_ids:
+        run = runs[rid]
+        exp = exps[run.experiment_id]
+        config = {k: v for k, v in {**exp.config, **run.config}.items() if k not in NOT_COMPARED}
+        out.append(
+            {
+                "run_id": rid,
+                "experiment_id": exp.id,
+                "experiment_name": exp.name,
+                "name": run.name,
+                "status": run.status,
+                "config": config,
+            }
+        )
+    keys = sorted({k for r in out for k in r["config"]})
+    differing = [k for k in keys if len({_key(r["config"].get(k)) for r in out}) > 1]
+    shared = {k: out[0]["config"].get(k) for k in keys if k not in differing}
+    return {"runs": out, "differing": differing, "shared": shared}
+
+
+def _key(value: Any) -> str:
+    return repr(value)
+
+
+def compare_curves(session: Session, run_ids: list[int]) -> dict[str, Any]:
+    cursor = feed.last_change_id(session)
+    by_run = feed.curves(session, run_ids)
+    return {"cursor": cursor, "runs": [{"run_id": rid, **by_run[rid]} for rid in run_ids]}
+
+
+def compare_histograms(
+    session: Session, run_ids: list[int], epoch: int | None = None
+) -> dict[str, Any]:
+    runs = {r.id: r for r in session.exec(select(Run).where(col(Run.id).in_(run_ids)))}
+    out = []
+    for rid in run_ids:
+        hist = feed.run_histograms(session, runs[rid], epoch) if rid in runs else {}
+        if not hist.get("layers"):
+            hist = {"epoch": None, "layers": {}}
+        out.append({"run_id": rid, **hist})
+    return {"runs": out}
+
+
+def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | None:
+    """Every arm's every epoch as one table: (header, rows), one row per run and epoch, the
+    per-layer statistics as `<layer>.<stat>` columns."""
+    if session.get(Experiment, experiment_id) is None:
+        return None
+    runs = session.exec(
+        select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)
+    ).all()
+    per_run = [(run, feed.run_metrics(session, run.id)) for run in runs]
+    layers: dict[str, list[str]] = {}
+    for _, epochs in per_run:
+        for m in epochs:
+            for layer, stats in m["layers"].items():
+                known = layers.setdefault(layer, [])
+                known.extend(s for s in stats if s not in known)
+    scalars = [*feed.METRIC_FIELDS, "gap"]
+    head = ["run_id", "arm", "status", "epoch", *scalars]
+    head += [f"{layer}.{stat}" for layer in sorted(layers) for stat in layers[layer]]
+    rows = [
+        [run.id, run.name, run.status, m["epoch"], *(m.get(k) for k in scalars)]
+        + [
+            m["layers"].get(layer, {}).get(stat)
+            for layer in sorted(layers)
+            for stat in layers[layer]
+        ]
+        for run, epochs in per_run
+        for m in epochs
+    ]
+    return head, rows

@@ -356,6 +356,10 @@ class Worker:
                     self.settings.artifact_storage, self.settings.checkpoints, c.run_id, files
                 )
                 if not queue.finish(self.engine, c, RunStatus.succeeded, checkpoints=rows):
+                    if not queue.run_exists(self.engine, c.run_id):
+                        # Deleted while it trained: the files just written belong to nobody.
+                        names = [row.filename for row, _ in rows if row.storage == "file"]
+                        artifacts.remove_files(self.settings.checkpoints, names, [c.run_id])
                     raise ClaimLost
                 log.info("run %s succeeded: val_acc %.4f", c.run_id, result.metrics["val_acc"])
         except (Stopped, ClaimLost):

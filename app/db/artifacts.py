@@ -70,3 +70,18 @@ def file_path(directory: Path, ckpt: Checkpoint) -> Path | None:
 def blob(session: Session, ckpt: Checkpoint) -> bytes | None:
     row = session.get(ArtifactBlob, ckpt.id)
     return row.data if row else None
+
+
+def remove_files(directory: Path, names: list[str], run_ids: list[int]) -> int:
+    """Delete deleted runs' checkpoint files (names from our own rows, kept inside the
+    directory), and any temporary file a worker left mid-write for those runs. How many went."""
+    root = directory.resolve()
+    gone = 0
+    paths = [(root / name).resolve() for name in names]
+    for run_id in run_ids:
+        paths += root.glob(f".run-{int(run_id)}.*.tmp") if root.is_dir() else []
+    for path in paths:
+        if path.is_relative_to(root) and path.is_file():
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -25,16 +25,34 @@ class RunStatus(StrEnum):
         return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
 
 
+# Ids of experiments, runs and changes are never reused once deleted (SQLite's AUTOINCREMENT;
+# PostgreSQL's sequences never reuse): a deleted experiment's page and API stay 404 instead of
+# showing the next new one, and a new change never gets an id at or below a live feed's cursor.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Experiment(SQLModel, table=True):
+    __table_args__ = NEVER_REUSE_IDS
+
     id: int | None = Field(default=None, primary_key=True)
     name: str
     created_at: datetime = Field(default_factory=utcnow, index=True)
     # Shared settings of all arms: dataset, sizes, model, optimizer, epochs, seed.
     config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    notes: str = ""  # free text, the user's
+    # The user's tags as ",tag1,tag2," (tags hold no comma), so that one tag is found with a
+    # LIKE '%,tag,%' on both databases; app.views turns it into a list.
+    tags: str = ""
 
 
 class Run(SQLModel, table=True):
     """One arm of an experiment, and the queue entry that trains it."""
+
+    # The home page's status filter asks, per experiment, whether a run in a given status exists.
+    __table_args__ = (
+        Index("ix_run_experiment_status", "experiment_id", "status"),
+        NEVER_REUSE_IDS,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     experiment_id: int = Field(foreign_key="experiment.id", index=True)
@@ -137,6 +155,8 @@ class Change(SQLModel, table=True):
 
     Its id is the SSE event id, so a reconnecting page resumes exactly where it stopped.
     """
+
+    __table_args__ = NEVER_REUSE_IDS
 
     id: int | None = Field(default=None, primary_key=True)
     experiment_id: int = Field(foreign_key="experiment.id", index=True)

@@ -20,7 +20,9 @@ from app.db.models import (
     ArtifactBlob,
     Change,
     Checkpoint,
+    EpochMetric,
     Experiment,
+    Histogram,
     Run,
     RunState,
     RunStatus,
@@ -459,3 +461,71 @@ def request_cancel(engine: Engine, experiment_id: int) -> dict[str, int]:
             s.add(run)
             _status_change(s, run)
     return counts
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What deleting an experiment removed: its arms, and the checkpoint files (relative to the
+    checkpoint directory) that the caller removes once the rows are gone."""
+
+    run_ids: list[int]
+    files: list[str]
+    running: int  # arms that were training: their workers' next fenced write fails
+
+
+def delete_experiment(engine: Engine, experiment_id: int) -> Deleted | None:
+    """An experiment and everything of it, in one write transaction: its runs, epochs,
+    histograms, checkpoints (rows, database blobs), resume states and changes. None when there is
+    no such experiment.
+
+    Running arms are cancelled by the same transaction: every write a worker makes for a claimed
+    run is fenced on the run's row (token and status), so once the row is gone its next heartbeat
+    or epoch commit changes nothing, and the worker drops the run and takes the next one. Nothing
+    of another experiment is touched."""
+    with write_session(engine) as s:
+        if s.get(Experiment, experiment_id) is None:
+            return None
+        runs = s.exec(select(Run.id, Run.status).where(Run.experiment_id == experiment_id)).all()
+        run_ids = [rid for rid, _ in runs]
+        checkpoints = s.exec(
+            select(Checkpoint.id, Checkpoint.storage, Checkpoint.filename).where(
+                col(Checkpoint.run_id).in_(run_ids)
+            )
+        ).all()
+        files = [name for _, storage, name in checkpoints if storage == "file"]
+        ckpt_ids = [cid for cid, _, _ in checkpoints]
+        s.exec(delete(ArtifactBlob).where(col(ArtifactBlob.checkpoint_id).in_(ckpt_ids)))
+        s.exec(delete(Checkpoint).where(col(Checkpoint.run_id).in_(run_ids)))
+        s.exec(delete(RunState).where(col(RunState.run_id).in_(run_ids)))
+        s.exec(delete(Histogram).where(col(Histogram.run_id).in_(run_ids)))
+        s.exec(delete(EpochMetric).where(col(EpochMetric.run_id).in_(run_ids)))
+        s.exec(delete(Change).where(Change.experiment_id == experiment_id))
+        s.exec(delete(Run).where(Run.experiment_id == experiment_id))
+        s.exec(delete(Experiment).where(Experiment.id == experiment_id))
+    running = sum(1 for _, status in runs if status == RunStatus.running)
+    return Deleted(run_ids=run_ids, files=files, running=running)
+
+
+def annotate(
+    engine: Engine,
+    experiment_id: int,
+    name: str | None = None,
+    notes: str | None = None,
+    tags: str | None = None,
+) -> bool:
+    """Rename an experiment, or replace its notes or tags (stored form, see Experiment.tags);
+    None leaves a field as it is. False when there is no such experiment."""
+    values = {k: v for k, v in (("name", name), ("notes", notes), ("tags", tags)) if v is not None}
+    with write_session(engine) as s:
+        exp = s.get(Experiment, experiment_id)
+        if exp is None:
+            return False
+        for key, value in values.items():
+            setattr(exp, key, value)
+        s.add(exp)
+    return True
+
+
+def run_exists(engine: Engine, run_id: int) -> bool:
+    with read_session(engine) as s:
+        return s.get(Run, run_id) is not None

@@ -1,5 +1,6 @@
 """The JSON API. Users script against it: fields may be added, never renamed."""
 
+import unicodedata
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -21,17 +22,23 @@ from app.deps import (
 from app.downloads import attachment, csv_response
 from app.limits import over_budget
 from app.schemas import (
+    DATASETS,
     CancelPublic,
+    CompareCurvesPublic,
+    CompareHistogramsPublic,
+    ComparePublic,
     CurvesPublic,
     ExperimentHistogramsPublic,
     ExperimentIn,
+    ExperimentPatch,
     ExperimentPublic,
     HistogramsPublic,
     MetricsPublic,
     PathPublic,
     RunPublic,
+    RunStatusName,
 )
-from app.views import get_experiment, list_experiments, runs_public
+from app.views import ListFilter, get_experiment, list_experiments, runs_public
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -72,14 +79,185 @@ def workers(session: SessionDep, settings: SettingsDep):
     return fleet.snapshot(session, settings)
 
 
-@router.get("/experiments", response_model=list[ExperimentPublic])
+def bad_query(name: str, msg: str) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["query", name], "msg": msg, "type": "value_error"}])
+
+
+def query_text(name: str, value: str | None) -> str | None:
+    """A search text: refused in plain words when it holds control characters (PostgreSQL
+    refuses a NUL in any text), None when blank."""
+    if value is None or not value.strip():
+        return None
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise bad_query(name, f"{name} cannot contain control characters such as tabs or NUL")
+    return value.strip()
+
+
+SearchText = Annotated[str | None, Query(max_length=100)]
+
+
+@router.get(
+    "/experiments",
+    response_model=list[ExperimentPublic],
+    responses={200: {"headers": {"X-Total-Count": {"description": "How many match in all"}}}},
+)
 def experiments(
+    response: Response,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    q: Annotated[SearchText, Query(description="In the name, the notes or a tag")] = None,
+    tag: Annotated[SearchText, Query(description="Exactly this tag (any case)")] = None,
+    status: RunStatusName | None = None,
+    dataset: Annotated[Literal[tuple(DATASETS)] | None, Query()] = None,  # type: ignore[valid-type]
 ):
-    """Newest first."""
-    return list_experiments(session, limit, offset)
+    """Newest first; those that match every filter given. X-Total-Count says how many match."""
+    where = ListFilter(
+        q=query_text("q", q), tag=query_text("tag", tag), status=status, dataset=dataset
+    )
+    response.headers["X-Total-Count"] = str(views.count_experiments(session, where))
+    return list_experiments(session, limit, offset, where)
+
+
+@router.patch(
+    "/experiments/{experiment_id}",
+    response_model=ExperimentPublic,
+    responses={404: {"description": "No such experiment"}},
+)
+def annotate_experiment(experiment_id: ExperimentId, body: ExperimentPatch, engine: EngineDep):
+    """Rename it, or replace its notes or tags; fields left out stay as they are."""
+    tags = views.tags_stored(body.tags) if body.tags is not None else None
+    if not queue.annotate(engine, experiment_id, name=body.name, notes=body.notes, tags=tags):
+        raise not_found("experiment", experiment_id)
+    with read_session(engine) as fresh:
+        return get_experiment(fresh, experiment_id)
+
+
+@router.delete(
+    "/experiments/{experiment_id}",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"description": "No such experiment"}},
+)
+def delete_experiment(experiment_id: ExperimentId, engine: EngineDep, settings: SettingsDep):
+    """The experiment and all of it: arms, metrics, histograms, checkpoints (files or database
+    rows) and resume states. Running arms stop: their worker's next write for them fails, and it
+    takes the next run. Afterwards the experiment and its runs answer 404."""
+    deleted = queue.delete_experiment(engine, experiment_id)
+    if deleted is None:
+        raise not_found("experiment", experiment_id)
+    artifacts.remove_files(settings.checkpoints, deleted.files, deleted.run_ids)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/experiments/{experiment_id}/clone",
+    status_code=201,
+    response_model=ExperimentPublic,
+    responses={
+        404: {"description": "No such experiment"},
+        422: {"description": "More work than REGLAB_MAX_WORK allows now"},
+    },
+)
+def clone_experiment(experiment_id: ExperimentId, engine: EngineDep, settings: SettingsDep):
+    """Run it again: a new queued experiment with the same settings, arms (or sweep) and name."""
+    with read_session(engine) as s:
+        found = views.experiment_input(s, experiment_id)
+    if found is None:
+        raise not_found("experiment", experiment_id)
+    body, name = found
+    if too_big := over_budget(body, settings.max_work):
+        raise HTTPException(
+            422,
+            detail=[{"loc": ["path", "experiment_id"], "msg": too_big, "type": "too_much_work"}],
+        )
+    arms = [(r.name, r.arm_config()) for r in body.runs]
+    new_id = queue.create_experiment(engine, name, body.shared_config(), arms).id
+    with read_session(engine) as s:
+        return get_experiment(s, new_id)
+
+
+@router.get(
+    "/experiments/{experiment_id}/metrics.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, 404: {}},
+)
+def experiment_metrics_csv(experiment_id: ExperimentId, session: SessionDep):
+    """Every arm's every epoch: one row per run and epoch, a column per metric and per layer
+    statistic (`linear_1.weight.mean_abs`...)."""
+    table = views.metrics_table(session, experiment_id)
+    if table is None:
+        raise not_found("experiment", experiment_id)
+    head, rows = table
+    return csv_response(f"reglab-experiment{experiment_id}-metrics.csv", head, rows)
+
+
+MAX_COMPARE = 16
+RunIds = Annotated[
+    str,
+    Query(
+        max_length=300,
+        description=f"Run ids separated by commas, e.g. 1,2,3 (at most {MAX_COMPARE})",
+    ),
+]
+
+
+def run_ids(runs: str) -> list[int]:
+    """`1,2,3` -> [1, 2, 3] (repeats dropped), or a 422 that says what to send."""
+    parts = [p.strip() for p in runs.split(",") if p.strip()]
+    if not parts or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts):
+        raise bad_query("runs", "give run ids (whole numbers) separated by commas, e.g. 1,2,3")
+    ids = list(dict.fromkeys(int(p) for p in parts))
+    if len(ids) > MAX_COMPARE:
+        raise bad_query("runs", f"compare at most {MAX_COMPARE} runs at a time")
+    if 0 in ids:
+        raise bad_query("runs", "run ids start at 1")
+    return ids
+
+
+@router.get(
+    "/compare",
+    response_model=ComparePublic,
+    responses={
+        404: {"description": "A run does not exist"},
+        422: {"description": "Bad ids, or runs of different datasets"},
+    },
+)
+def compare(runs: RunIds, session: SessionDep):
+    """Runs of any experiments side by side: their settings and which of them differ. Runs
+    trained on different datasets are refused (422), their figures do not compare."""
+    out = views.compare(session, run_ids(runs))
+    if isinstance(out, int):
+        raise not_found("run", out)
+    if isinstance(out, str):
+        raise bad_query("runs", out)
+    return out
+
+
+@router.get("/compare/curves", response_model=CompareCurvesPublic, responses={404: {}})
+def compare_curves(runs: RunIds, session: SessionDep):
+    """The runs' metrics by column, as /api/experiments/{id}/curves gives an experiment's."""
+    ids = run_ids(runs)
+    out = views.compare(session, ids)
+    if isinstance(out, int):
+        raise not_found("run", out)
+    return views.compare_curves(session, ids)
+
+
+@router.get("/compare/histograms", response_model=CompareHistogramsPublic, responses={404: {}})
+def compare_histograms(
+    runs: RunIds,
+    session: SessionDep,
+    epoch: Annotated[
+        int | None, Query(ge=1, le=10**6, description="Default: each run's latest")
+    ] = None,
+):
+    """The runs' weight histograms at one epoch, each on its own experiment's bins."""
+    ids = run_ids(runs)
+    out = views.compare(session, ids)
+    if isinstance(out, int):
+        raise not_found("run", out)
+    return views.compare_histograms(session, ids, epoch)
 
 
 @router.get("/experiments/{experiment_id}", response_model=ExperimentPublic)
