@@ -24,23 +24,38 @@ from app.templating import templates
 
 log = logging.getLogger("reglab.live")
 HEARTBEAT_EVERY_S = 2.0
-QUEUE_LIMIT = 2000  # events buffered per slow client before its stream is closed (it reconnects)
+# What one slow client may have waiting before its stream is closed (it reconnects and catches up
+# from its last event id): a bound on the server's memory per stream.
+QUEUE_LIMIT_BYTES = 8 * 2**20
 REPLAY_PAGE = 256  # changes read and rendered at a time when a stream catches up
 
 
 @dataclass(eq=False)
 class Subscriber:
+    """One stream's mailbox. The feed puts one chunk of encoded events per tick: events are
+    encoded once for all streams, and a stream makes one write per tick however many epochs the
+    tick brought (fast training can commit thousands a second)."""
+
     experiment_id: int
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    queued_bytes: int = 0
     overflowed: bool = False
 
-    def put(self, event: ServerSentEvent) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+    def put(self, chunk: bytes) -> None:
+        if self.overflowed:
+            return
+        if self.queued_bytes + len(chunk) > QUEUE_LIMIT_BYTES:
             self.overflowed = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(None)  # wake the stream so it ends
+            self.queue.put_nowait(None)  # wake the stream so it ends
+            return
+        self.queued_bytes += len(chunk)
+        self.queue.put_nowait(chunk)
+
+    async def get(self) -> bytes | None:
+        chunk = await self.queue.get()
+        if chunk is not None:
+            self.queued_bytes -= len(chunk)
+        return chunk
 
 
 def _card(session, run: Run) -> ServerSentEvent:
@@ -68,7 +83,7 @@ def _epoch(session, change: Change, run: Run, with_histograms: bool) -> ServerSe
 def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentEvent]]:
     """Events for a batch of changes: each epoch, then each touched run's card and header once.
 
-    A live epoch carries its histograms (one epoch's worth: the page shows the newest)."""
+    A run's newest epoch in the batch carries its histograms (the page shows the newest)."""
     out: list[tuple[int, ServerSentEvent]] = []
     with read_session(engine) as s:
         run_ids = {c.run_id for c in changes}
@@ -76,9 +91,10 @@ def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentE
         last_for_run: dict[int, int] = {}
         # An experiment deleted since these changes were read has no runs left to render.
         changes = [c for c in changes if c.run_id in runs]
+        newest = {c.run_id: c.id for c in changes if c.kind == "epoch"}
         for c in changes:
             if c.kind == "epoch":
-                ev = _epoch(s, c, runs[c.run_id], with_histograms=True)
+                ev = _epoch(s, c, runs[c.run_id], with_histograms=newest[c.run_id] == c.id)
                 if ev is not None:
                     out.append((c.experiment_id, ev))
             last_for_run[c.run_id] = c.id
@@ -120,17 +136,22 @@ def render_replay(
 
 
 async def replay(engine: Engine, experiment_id: int, cursor: int, head: int):
-    """A new stream's catch-up, piece by piece off the event loop, then `caught-up`."""
-    for event in await to_thread.run_sync(render_cards, engine, experiment_id):
-        yield event
+    """A new stream's catch-up as encoded chunks, piece by piece off the event loop, then
+    `caught-up`."""
+    yield encode(await to_thread.run_sync(render_cards, engine, experiment_id))
     next_cursor: int | None = cursor
     while next_cursor is not None:
         events, next_cursor = await to_thread.run_sync(
             render_replay, engine, experiment_id, next_cursor, head
         )
-        for event in events:
-            yield event
-    yield ServerSentEvent(data=str(head), event="caught-up")
+        if events:
+            yield encode(events)
+    yield encode([ServerSentEvent(data=str(head), event="caught-up")])
+
+
+def encode(events: list[ServerSentEvent]) -> bytes:
+    """Events as one chunk of the stream."""
+    return b"".join(ev.encode() for ev in events)
 
 
 def running_heartbeats(engine: Engine, experiment_ids: list[int]) -> dict[int, dict[str, str]]:
@@ -217,9 +238,9 @@ class LiveFeed:
         watched = list(self.subscribers)
         beats = await to_thread.run_sync(running_heartbeats, self.engine, watched)
         for experiment_id, runs in beats.items():
-            event = ServerSentEvent(data=json.dumps(runs), event="heartbeats")
+            chunk = encode([ServerSentEvent(data=json.dumps(runs), event="heartbeats")])
             for sub in self.subscribers.get(experiment_id, ()):
-                sub.put(event)
+                sub.put(chunk)
 
     async def _tick(self) -> None:
         changes = await to_thread.run_sync(feed.changes_since, self.engine, self.head)
@@ -238,6 +259,10 @@ class LiveFeed:
         # No await from here on: the head moves and the events go out together, so a stream
         # that subscribes meanwhile either catches up to the old head or gets these events.
         self.head = changes[-1].id
+        by_experiment: dict[int, list[ServerSentEvent]] = {}
         for experiment_id, event in events:
+            by_experiment.setdefault(experiment_id, []).append(event)
+        for experiment_id, evs in by_experiment.items():
+            chunk = encode(evs)
             for sub in self.subscribers.get(experiment_id, ()):
-                sub.put(event)
+                sub.put(chunk)

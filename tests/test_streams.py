@@ -170,3 +170,22 @@ def test_a_replay_from_zero_over_http_sends_every_epoch_then_caught_up(settings,
             elif ev.event == "caught-up":
                 break
     assert sorted(seen) == sorted(list(range(1, 151)) * 4)
+
+
+def test_a_slow_client_is_cut_off_at_its_byte_budget_not_before():
+    sub = live.Subscriber(1)
+    chunk = b"x" * (live.QUEUE_LIMIT_BYTES // 4)
+    for _ in range(4):
+        sub.put(chunk)
+    assert not sub.overflowed and sub.queued_bytes == live.QUEUE_LIMIT_BYTES
+    got = asyncio.run(sub.get())
+    assert got == chunk and sub.queued_bytes == 3 * len(chunk)
+    sub.put(chunk)
+    sub.put(b"y")  # one byte over: the stream ends, and nothing more is kept for it
+    assert sub.overflowed
+    sub.put(chunk)
+
+    async def drain():
+        return [await sub.get() for _ in range(sub.queue.qsize())]
+
+    assert asyncio.run(drain())[-1] is None

@@ -86,9 +86,9 @@ async def experiment_events(
         async for event in replay(engine, experiment_id, cursor, head):
             yield event
         while True:
-            event = await sub.queue.get()
-            if event is None:  # this client fell too far behind; it reconnects and catches up
+            chunk = await sub.get()
+            if chunk is None:  # this client fell too far behind; it reconnects and catches up
                 return
-            yield event
+            yield chunk
 
     return StreamResponse(stream(), live, sub, ping=15, send_timeout=30)

@@ -182,6 +182,7 @@ def test_the_worker_claims_a_group_no_larger_than_the_limit(settings, monkeypatc
     (tmp_path / "index3").mkdir()
     (tmp_path / "index3" / "size").write_text(f"{int(2.5 * 6.36e6 / 0.6)}\n")
     monkeypatch.setattr(lockstep, "CPU_CACHES", tmp_path)
+    settings.device = "cpu"  # the cache rule is the CPU's; on a GPU the group is max_group
     engine = get_engine(settings.db_url)
     queue.create_experiment(engine, "group", config, [(f"arm {i}", {}) for i in range(5)])
     worker = Worker(settings)
