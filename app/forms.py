@@ -110,6 +110,31 @@ def _shown(fields: dict[str, str], arm: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# Pydantic's messages ("Input should be greater than or equal to 0") in the form's plain words.
+PLAIN = {
+    "greater_than_equal": lambda c: f"Must be {_number(c['ge'])} or more",
+    "less_than_equal": lambda c: f"Must be {_number(c['le'])} or less",
+    "greater_than": lambda c: f"Must be more than {_number(c['gt'])}",
+    "less_than": lambda c: f"Must be less than {_number(c['lt'])}",
+    "int_parsing": lambda c: "Enter a whole number",
+    "int_from_float": lambda c: "Enter a whole number",
+    "int_type": lambda c: "Enter a whole number",
+    "float_parsing": lambda c: "Enter a number",
+    "float_type": lambda c: "Enter a number",
+    "finite_number": lambda c: "Enter a finite number",
+    "missing": lambda c: "Required",
+    "string_too_short": lambda c: "Required",
+    "string_too_long": lambda c: f"At most {c['max_length']} characters",
+    "too_long": lambda c: f"At most {c['max_length']}",
+    "string_pattern_mismatch": lambda c: "Use letters, digits, spaces and . , + ( ) / = - only",
+    "literal_error": lambda c: "Choose one of the options",
+}
+
+
 def errors_by_field(exc: ValidationError) -> dict[str, str]:
     """('runs', 1, 'l1') -> 'runs.1.l1'; the first message per field, in plain words."""
     errors: dict[str, str] = {}
@@ -118,8 +143,9 @@ def errors_by_field(exc: ValidationError) -> dict[str, str]:
         if len(loc) > 3 and loc[0] == "runs" and loc[2] in ARM_LISTS:
             loc = loc[:3]  # a bad item of a per-layer list: report it on the list's field
         key = ".".join(str(p) for p in loc) or "form"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] in ("float_parsing", "int_parsing"):
-            msg = "Enter a number." if err["type"] == "float_parsing" else "Enter a whole number."
-        errors.setdefault(key, msg)
+        plain = PLAIN.get(err["type"])
+        msg = plain(err.get("ctx") or {}) if plain else err["msg"].removeprefix("Value error, ")
+        if key == "runs" and err["type"] == "too_long":
+            msg += " arms"
+        errors.setdefault(key, msg[:1].upper() + msg[1:])
     return errors

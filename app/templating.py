@@ -75,10 +75,24 @@ def treatments(config: dict) -> list[str]:
     return out
 
 
+def setting(value) -> str:
+    """A setting's value as the form takes it: 0.0001 stays 0.0001 (never "0"), 1e-05 short."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(setting(v) for v in value)
+    return str(value)
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["treatments"] = treatments
 templates.env.filters["duration"] = duration
 templates.env.filters["lam"] = lam
+templates.env.filters["setting"] = setting
 templates.env.globals["DATASETS"] = DATASETS
 templates.env.globals["OPTIMIZERS"] = OPTIMIZERS
 templates.env.globals["MODELS"] = MODELS

@@ -47,6 +47,9 @@ const Live = {
     if (!el || !window.Plotly) return;
     const data = JSON.parse(el.textContent);
     this.experimentId = data.experiment_id;
+    // The experiment page charts one experiment's arms; the compare page any runs, by these.
+    this.curvesUrl = data.curves_url || `/api/experiments/${data.experiment_id}/curves`;
+    this.histogramsUrl = data.histograms_url || `/api/experiments/${data.experiment_id}/histograms`;
     this.sweep = data.sweep;  // null unless the experiment is a sweep
     this.sweepLabel = data.sweep_label;
     this.pinned = null;  // the arm picked to show beside the zero arm (sweeps)
@@ -58,7 +61,18 @@ const Live = {
     });
     this.paintSwatches();
     const pick = document.getElementById("sweep-arm");
-    if (pick) pick.addEventListener("change", () => { this.pinned = Number(pick.value); this.draw(); });
+    ViewState.restore();
+    if (pick && ViewState.get("arm") && this.runs.has(Number(ViewState.get("arm")))) {
+      pick.value = ViewState.get("arm");
+      this.pinned = Number(pick.value);
+    }
+    if (pick) pick.addEventListener("change", () => {
+      this.pinned = Number(pick.value);
+      ViewState.set("arm", pick.value);
+      this.draw();
+    });
+    // Dark mode follows the system while the page is open, charts included.
+    window.matchMedia?.("(prefers-color-scheme: dark)").addEventListener?.("change", () => this.draw());
     document.body.addEventListener("htmx:sseOpen", (e) => this.attach(e.detail.source));
     // Cards are swapped in by htmx; give their colour swatches back.
     document.body.addEventListener("htmx:sseMessage", () => this.paintSwatches());
@@ -68,7 +82,7 @@ const Live = {
   // The page carries no measurements (its size must not grow with the experiment): the curves
   // come by one compact request, histograms by another, for the epoch shown.
   async loadCurves() {
-    const r = await fetch(`/api/experiments/${this.experimentId}/curves`);
+    const r = await fetch(this.curvesUrl);
     if (!r.ok) return;
     const curves = await r.json();
     for (const c of curves.runs) {
@@ -83,7 +97,7 @@ const Live = {
   },
 
   async loadHistograms() {
-    const r = await fetch(`/api/experiments/${this.experimentId}/histograms`);
+    const r = await fetch(this.histogramsUrl);
     if (!r.ok) return;
     for (const h of (await r.json()).runs) {
       const run = this.runs.get(h.run_id);
@@ -184,15 +198,37 @@ const Live = {
     return traces;
   },
 
+  // The title sits below the row Plotly's toolbar takes (never under it) and wraps on narrow
+  // screens; colours come from the page's theme (light or dark).
   layout(title, ytitle, extra) {
-    return Object.assign({title: {text: title, font: {size: 15}}, margin: {l: 55, r: 10, t: 40, b: 40},
-      xaxis: {title: {text: "epoch"}, rangemode: "tozero", tickformat: "d"}, yaxis: {title: {text: ytitle}},
-      legend: {orientation: "h", y: -0.25}, height: 340}, extra || {});
+    const theme = chartTheme();
+    const base = {
+      title: {text: wrapTitle(title), font: {size: 15}, x: 0.01, xanchor: "left", xref: "container",
+              y: 1 - TITLE_TOP / CHART_HEIGHT, yref: "container", yanchor: "top"},
+      margin: {l: 55, r: 10, t: TITLE_TOP + 22 * titleLines(title) + 8, b: 40},
+      // Whole epochs only: on a narrow chart Plotly would put ticks at half epochs.
+      xaxis: {title: {text: "epoch", standoff: 4}, rangemode: "tozero", tickformat: "d", gridcolor: theme.grid,
+              zerolinecolor: theme.grid, dtick: this.epochTick()},
+      yaxis: {title: {text: ytitle}, gridcolor: theme.grid, zerolinecolor: theme.grid},
+      legend: {orientation: "h", y: -0.3, yanchor: "top"}, height: CHART_HEIGHT,
+      paper_bgcolor: theme.bg, plot_bgcolor: theme.bg, font: {color: theme.fg},
+    };
+    const merged = Object.assign(base, extra || {});
+    for (const axis of ["xaxis", "yaxis"]) {  // keep the theme's grid when a chart sets its axis
+      if (extra && extra[axis]) merged[axis] = Object.assign({gridcolor: theme.grid, zerolinecolor: theme.grid}, extra[axis]);
+    }
+    return merged;
+  },
+
+  epochTick() {
+    let last = 1;
+    for (const run of this.runs.values()) last = Math.max(last, run.metrics.length);
+    return Math.max(1, Math.ceil(last / (window.innerWidth < 600 ? 5 : 10)));
   },
 
   react(id, traces, layout) {
     const el = document.getElementById(id);
-    if (el) Plotly.react(el, traces, layout, {displaylogo: false, responsive: true});
+    if (el) Plotly.react(el, traces, layout, chartConfig(id));
   },
 
   weightLayers() {
@@ -334,20 +370,23 @@ const Live = {
         const div = document.createElement("div");
         div.className = "chart"; div.id = id; box.appendChild(div);
       }
-      // All arms share the bins; an arm whose weights grew further sits on a wider level.
-      // Re-bin every arm to the widest level present (exact: a level merges pairs of bins).
+      // An experiment's arms share the bins; an arm whose weights grew further sits on a wider
+      // level. Re-bin every arm to the widest level present (exact: a level merges pairs of
+      // bins). Arms of different experiments (the compare page) have bins of their own.
       const hs = this.visible().map((run) => [run, run.histograms[layer]]).filter(([, h]) => h);
       if (!hs.length) continue;
+      const shared = hs.every(([, h]) => h.base === hs[0][1].base && h.counts.length === hs[0][1].counts.length);
       const level = Math.max(...hs.map(([, h]) => h.level));
-      const base = hs[0][1].base, bins = hs[0][1].counts.length, r = base * 2 ** level;
-      const width = (2 * r) / bins;
-      const centers = Array.from({length: bins}, (_, i) => -r + (i + 0.5) * width);
-      const traces = hs.map(([run, h]) => ({
-        type: "bar", name: run.name, marker: {color: run.color}, opacity: 0.55, x: centers,
-        y: coarsen(h.counts, h.level, level), width: centers.map(() => width),
-        hovertemplate: `${run.name}: %{y} weights near %{x:.3g}<extra></extra>`}));
+      const traces = hs.map(([run, h]) => {
+        const lv = shared ? level : h.level, bins = h.counts.length, r = h.base * 2 ** lv;
+        const width = (2 * r) / bins;
+        const centers = Array.from({length: bins}, (_, i) => -r + (i + 0.5) * width);
+        return {type: "bar", name: run.name, marker: {color: run.color}, opacity: 0.55, x: centers,
+          y: shared ? coarsen(h.counts, h.level, level) : h.counts, width: centers.map(() => width),
+          hovertemplate: `${run.name}: %{y} weights near %{x:.3g}<extra></extra>`};
+      });
       const epoch = Math.max(...hs.map(([run]) => run.metrics.length));
-      this.react(id, traces, this.layout(`Weights of ${layer} at the latest epoch (${epoch}), shared bins`,
+      this.react(id, traces, this.layout(`Weights of ${layer} at the latest epoch (${epoch})${shared ? ", shared bins" : ""}`,
                  "count", {barmode: "overlay", bargap: 0, xaxis: {title: {text: "weight value"}}}));
     }
   },
@@ -386,7 +425,187 @@ function coarsen(counts, level, toLevel) {  // mirrors app/db/bins.py
 }
 
 document.addEventListener("change", (ev) => {
-  if (ev.target.id === "layer-stat" || ev.target.id === "extra-stat") Live.draw();
+  if (ev.target.id === "layer-stat" || ev.target.id === "extra-stat") {
+    ViewState.set(ev.target.id === "layer-stat" ? "layer" : "extra", ev.target.value);
+    Live.draw();
+  }
+});
+
+// ---- charts: size, theme, toolbar ----
+const CHART_HEIGHT = 340;
+const TITLE_TOP = 46;  // px from the top: the title starts below the toolbar's row (~28 px)
+
+function titleLines(title) { return wrapTitle(title).split("<br>").length; }
+
+function wrapTitle(title) {  // at most ~7 px a character fit a chart's width; break at spaces
+  const width = Math.min(window.innerWidth - 40, 560);
+  const perLine = Math.max(24, Math.floor(width / 8));
+  if (title.length <= perLine) return title;
+  const lines = [""];
+  for (const word of title.split(" ")) {
+    const last = lines[lines.length - 1];
+    if (last && (last + " " + word).length > perLine) lines.push(word);
+    else lines[lines.length - 1] = last ? last + " " + word : word;
+  }
+  return lines.join("<br>");
+}
+
+function chartTheme() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  return {bg: v("--chart-bg", "#ffffff"), fg: v("--fg", "#1d2330"), grid: v("--chart-grid", "#e5e8ee")};
+}
+
+function chartConfig(id) {
+  const svg = {name: "Download as SVG", title: "Download as SVG", icon: Plotly.Icons.camera,
+               click: (gd) => Plotly.downloadImage(gd, {format: "svg", filename: `reglab-${id}`})};
+  return {displaylogo: false, responsive: true, toImageButtonOptions: {format: "png", filename: `reglab-${id}`},
+          modeBarButtonsToAdd: [svg], modeBarButtonsToRemove: ["lasso2d", "select2d"]};
+}
+
+// ---- the view's state in the URL: a link reproduces the chosen arm and chart options ----
+const ViewState = {
+  get(key) { return new URLSearchParams(location.search).get(key); },
+  set(key, value) {
+    const params = new URLSearchParams(location.search);
+    params.set(key, value);
+    history.replaceState(history.state, "", `${location.pathname}?${params}${location.hash}`);
+  },
+  restore() {
+    for (const [key, id] of [["extra", "extra-stat"], ["layer", "layer-stat"]]) {
+      const el = document.getElementById(id), value = this.get(key);
+      if (el && value && [...el.options].some((o) => o.value === value)) el.value = value;
+    }
+  },
+};
+
+// ---- arms ticked for comparison, on any page, kept for the tab ----
+const Picks = {
+  key: "reglab-compare",
+  load() { try { return JSON.parse(sessionStorage.getItem(this.key)) || []; } catch { return []; } },
+  save(list) { sessionStorage.setItem(this.key, JSON.stringify(list)); this.show(); },
+  toggle(id, label, on) {
+    const list = this.load().filter((p) => p.id !== id);
+    if (on) list.push({id, label});
+    this.save(list);
+  },
+  show() {
+    const list = this.load();
+    document.querySelectorAll("input.compare-pick").forEach((box) => {
+      box.checked = list.some((p) => p.id === Number(box.value));
+    });
+    const bar = document.getElementById("compare-bar");
+    if (!bar) return;
+    bar.hidden = list.length === 0;
+    document.getElementById("compare-count").textContent =
+      `${list.length} arm${list.length === 1 ? "" : "s"} ticked: ${list.map((p) => p.label).join(", ")}`;
+    document.getElementById("compare-link").href = `/compare?runs=${list.map((p) => p.id).join(",")}`;
+  },
+};
+
+document.addEventListener("change", (ev) => {
+  const box = ev.target.closest("input.compare-pick");
+  if (box) Picks.toggle(Number(box.value), box.dataset.label, box.checked);
+});
+// Swapped fragments (the list, run cards) come without ticks: give them back.
+document.addEventListener("htmx:afterSwap", () => Picks.show());
+document.addEventListener("htmx:sseMessage", () => Picks.show());
+
+// ---- the experiment page's actions: annotate, run again, delete ----
+async function api(method, url, body) {
+  const r = await fetch(url, {method, headers: body ? {"content-type": "application/json"} : {},
+                              body: body ? JSON.stringify(body) : undefined});
+  let data = null;
+  try { data = await r.json(); } catch { data = null; }
+  return {ok: r.ok, status: r.status, data};
+}
+
+function plainError(res) {  // the API's 422 detail, or its 404, in words
+  const d = res.data && res.data.detail;
+  if (Array.isArray(d)) return d.map((e) => `${e.loc[e.loc.length - 1]}: ${e.msg}`).join("; ");
+  return d || `The server answered ${res.status}.`;
+}
+
+document.addEventListener("click", async (ev) => {
+  const button = ev.target.closest("[data-action]");
+  if (!button) return;
+  const action = button.dataset.action;
+  const form = document.getElementById("annotate-form");
+  if (action === "annotate" || action === "annotate-cancel") {
+    form.hidden = action === "annotate-cancel" ? true : !form.hidden;
+    document.querySelector('[data-action="annotate"]').setAttribute("aria-expanded", String(!form.hidden));
+    if (!form.hidden) form.querySelector('[name="name"]').focus();
+  } else if (action === "run-again") {
+    button.disabled = true;
+    const res = await api("POST", `/api/experiments/${button.dataset.experiment}/clone`);
+    if (res.ok) location.href = `/experiments/${res.data.id}`;
+    else { button.disabled = false; alert(plainError(res)); }
+  } else if (action === "delete") {
+    const name = document.getElementById("experiment-name").textContent;
+    if (!confirm(`Delete "${name}" with all its arms, charts and checkpoints? Running arms stop. This cannot be undone.`)) return;
+    const res = await api("DELETE", `/api/experiments/${button.dataset.experiment}`);
+    if (res.ok || res.status === 404) {
+      const ids = [...document.querySelectorAll(".card[id^='run-']")].map((c) => Number(c.id.slice(4)));
+      Picks.save(Picks.load().filter((p) => !ids.includes(p.id)));
+      location.href = "/#experiments";
+    } else alert(plainError(res));
+  } else if (action === "compare-clear") {
+    Picks.save([]);
+  }
+});
+
+document.addEventListener("submit", async (ev) => {
+  if (ev.target.id !== "annotate-form") return;
+  ev.preventDefault();
+  const form = ev.target, error = document.getElementById("annotate-error");
+  const tags = form.elements.namedItem("tags").value.split(/[\s,]+/).filter(Boolean);
+  const res = await api("PATCH", `/api/experiments/${form.dataset.experiment}`,
+                        {name: form.elements.namedItem("name").value, notes: form.elements.namedItem("notes").value, tags});
+  if (!res.ok) {
+    error.textContent = plainError(res);
+    error.hidden = false;
+    form.querySelector('[name="' + (res.data?.detail?.[0]?.loc?.[1] || "name") + '"]')?.focus();
+    return;
+  }
+  error.hidden = true;
+  form.hidden = true;
+  const exp = res.data;
+  document.getElementById("experiment-name").textContent = exp.name;
+  document.title = `${exp.name} · reglab`;
+  const notes = document.getElementById("experiment-notes");
+  notes.textContent = exp.notes;
+  notes.hidden = !exp.notes;
+  const box = document.getElementById("experiment-tags");
+  box.replaceChildren(...exp.tags.map((t) => {
+    const a = document.createElement("a");
+    a.className = "tag"; a.textContent = t; a.href = `/?tag=${encodeURIComponent(t)}#experiments`;
+    return a;
+  }));
+});
+
+// ---- the home list: filters reset the page; pager buttons ----
+document.addEventListener("input", (ev) => {
+  if (ev.target.closest("#experiment-filters") && ev.target.id !== "list-page") {
+    document.getElementById("list-page").value = "1";
+  }
+});
+document.addEventListener("click", (ev) => {
+  const pager = ev.target.closest(".pager [data-page]");
+  if (!pager) return;
+  document.getElementById("list-page").value = pager.dataset.page;
+  htmx.trigger("#experiment-filters", "submit");
+});
+
+// ---- the form: after a refused submit, focus goes to the first field that needs a change ----
+document.addEventListener("htmx:afterSwap", (ev) => {
+  if (ev.detail.target?.id !== "experiment-form" && ev.detail.elt?.id !== "experiment-form") return;
+  const form = document.getElementById("experiment-form");
+  const first = form && form.querySelector(".invalid input, .invalid select, .invalid textarea");
+  if (first) {
+    const more = first.closest("tr.arm-more");
+    if (more) more.hidden = false;
+    first.focus();
+  }
 });
 
 // Heartbeat ages tick in the browser: the card is only re-sent when something changes.
@@ -400,4 +619,4 @@ function tickHeartbeats() {
 }
 setInterval(tickHeartbeats, 1000);
 
-document.addEventListener("DOMContentLoaded", () => { Live.init(); tickHeartbeats(); });
+document.addEventListener("DOMContentLoaded", () => { Live.init(); tickHeartbeats(); Picks.show(); });

@@ -72,7 +72,8 @@ def test_form_launch_live_charts_and_download(page, processes):
     form.locator('input[name="epochs"]').fill("0")
     page.click("#run-button")
     page.wait_for_selector("#error-epochs")
-    assert "greater than or equal to 1" in page.inner_text("#error-epochs")
+    assert page.inner_text("#error-epochs") == "Must be 1 or more"
+    assert page.evaluate("document.activeElement.name") == "epochs"  # focus on the first error
     assert page.url.rstrip("/") == url
 
     # A smaller experiment than the tutorial's, so the test is quick; arms edited in the form.
@@ -133,12 +134,12 @@ def test_presets_load_in_one_click_and_arms_keep_their_numbering(page, client_ur
     page.fill('input[name="runs.1.l1_layers"]', "0.1")  # one value for two weight matrices
     page.click("#run-button")
     page.wait_for_selector("#error-runs-1-l1_layers")  # visible: its folded row opened
-    assert "give 2 values" in page.inner_text("#error-runs-1-l1_layers")
+    assert "Give 2 values" in page.inner_text("#error-runs-1-l1_layers")
     page.fill('input[name="runs.1.l1_layers"]', "")
     page.fill('input[name="runs.1.prox_l1"]', "-3")
     page.click("#run-button")
     page.wait_for_selector("#error-runs-1-prox_l1")
-    assert "greater than or equal to 0" in page.inner_text("#error-runs-1-prox_l1")
+    assert page.inner_text("#error-runs-1-prox_l1") == "Must be 0 or more"
     assert page.url.rstrip("/") == client_url  # nothing was started
     page.click('button[data-preset="dropout_bn"]')
     page.wait_for_selector('input[name="runs.3.name"][value="Both"]')

@@ -191,10 +191,79 @@ def test_too_much_work_is_refused_with_its_reason(client, engine):
         "/api/runs/1e3/metrics",
         "/api/runs/1/histograms?epoch=-5",
         "/api/experiments?limit=100000",
+        "/api/experiments?q=" + "x" * 101,
+        "/api/experiments?tag=a%00b",
+        "/api/experiments?status=../../etc",
+        "/api/experiments?dataset=%27%20OR%201%3D1",
+        "/api/experiments/1/metrics.csv",
+        "/api/compare?runs=99999999999999999999999",
+        "/api/compare?runs=1,,,,%00",
+        "/api/compare?runs=" + ",".join(["1"] * 200),
+        "/api/compare/curves?runs=%E2%91%A0",  # a circled digit: isdigit() yet no int
+        "/api/compare/histograms?runs=1&epoch=-1",
+        "/compare?runs=abc",
+        "/compare?runs=7",
     ],
 )
 def test_bad_ids_and_queries_answer_4xx_never_500(client, path):
     assert client.get(path).status_code in (404, 422)
+
+
+def test_changes_to_experiments_refuse_other_sites_and_change_nothing(client, engine):
+    """DELETE, PATCH and clone pass the same Origin guard as every write."""
+    exp = client.post("/api/experiments", json=GOOD).json()
+    hostile = (
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null"},
+    )
+    for headers in hostile:
+        url = f"/api/experiments/{exp['id']}"
+        assert client.delete(url, headers=headers).status_code == 403
+        assert client.patch(url, json={"name": "pwned"}, headers=headers).status_code == 403
+        assert client.post(url + "/clone", headers=headers).status_code == 403
+    assert rows(engine) == (1, 1)
+    assert client.get(f"/api/experiments/{exp['id']}").json()["name"] == exp["name"]
+    same = {"Origin": "http://testserver"}
+    assert (
+        client.patch(f"/api/experiments/{exp['id']}", json={"name": "ok"}, headers=same).status_code
+        == 200
+    )
+    assert client.delete(f"/api/experiments/{exp['id']}", headers=same).status_code == 204
+    assert rows(engine) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "<script>alert(1)</script>\u202e"},
+        {"name": None, "notes": 5},
+        {"notes": "x" * 5001},
+        {"tags": "solo"},
+        {"tags": [["nested"]]},
+        {"tags": ["<b>", "a" * 31]},
+        {"tags": ["ok", "x\u0000"]},
+        {"notes": "bell\u0007"},
+        [],
+        {"name": float("nan")},
+    ],
+)
+def test_hostile_annotations_answer_422_and_change_nothing(client, body):
+    exp = client.post("/api/experiments", json=GOOD).json()
+    r = client.patch(f"/api/experiments/{exp['id']}", content=__import__("json").dumps(body))
+    assert r.status_code == 422, r.text
+    assert all(d["msg"] for d in r.json()["detail"])
+    again = client.get(f"/api/experiments/{exp['id']}").json()
+    assert (again["name"], again["notes"], again["tags"]) == (exp["name"], "", [])
+
+
+def test_annotations_render_as_text_never_markup(client):
+    exp = client.post("/api/experiments", json=GOOD).json()
+    body = {"name": "<img src=x onerror=alert(1)>", "notes": "</textarea><script>alert(2)</script>"}
+    assert client.patch(f"/api/experiments/{exp['id']}", json=body).status_code == 200
+    for path in ("/", f"/experiments/{exp['id']}", f"/compare?runs={exp['runs'][0]['id']}"):
+        html = client.get(path).text
+        assert "<img src=x" not in html and "<script>alert(2)" not in html, path
 
 
 # ---- files ----

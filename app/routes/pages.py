@@ -1,9 +1,11 @@
 """HTML pages and the htmx fragments they swap in."""
 
 import hmac
-from typing import Annotated
+from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import fleet, forms
@@ -12,24 +14,103 @@ from app.db.engine import read_session
 from app.deps import EngineDep, ExperimentId, SessionDep, SettingsDep, not_found
 from app.limits import over_budget
 from app.presets import PRESETS
-from app.routes.api import launch
-from app.schemas import ExperimentIn
+from app.routes.api import launch, query_text, run_ids
+from app.schemas import DATASETS, ExperimentIn
 from app.security import TOKEN_COOKIE, cookie_value
 from app.templating import templates
-from app.views import experiment_snapshot, get_experiment, list_experiments
+from app.views import (
+    ListFilter,
+    anything_active,
+    compare,
+    count_experiments,
+    experiment_input,
+    experiment_snapshot,
+    get_experiment,
+    list_experiments,
+)
 
 router = APIRouter(include_in_schema=False)
 
 
+PAGE_SIZE = 20
+StatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+@dataclass
+class ListView:
+    """The home list's filters and page, from the query string (the URL holds the view)."""
+
+    q: str = ""
+    tag: str = ""
+    status: str = ""
+    dataset: str = ""
+    page: int = 1
+
+    def where(self) -> ListFilter:
+        return ListFilter(
+            q=query_text("q", self.q),
+            tag=query_text("tag", self.tag),
+            status=self.status or None,
+            dataset=self.dataset or None,
+        )
+
+    def url(self, page: int | None = None) -> str:
+        params = {k: v for k, v in asdict(self).items() if v and k != "page"}
+        if (page or self.page) > 1:
+            params["page"] = page or self.page
+        return "/?" + urlencode(params) if params else "/"
+
+
+def list_view(
+    q: Annotated[str, Query(max_length=100)] = "",
+    tag: Annotated[str, Query(max_length=100)] = "",
+    status: Annotated[StatusName | Literal[""], Query()] = "",
+    dataset: Annotated[Literal[tuple(DATASETS)] | Literal[""], Query()] = "",  # type: ignore[valid-type]
+    page: Annotated[int, Query(ge=1, le=10**6)] = 1,
+) -> ListView:
+    return ListView(q=q.strip(), tag=tag.strip(), status=status, dataset=dataset, page=page)
+
+
+ListViewDep = Annotated[ListView, Depends(list_view)]
+
+
+def list_context(session, view: ListView) -> dict:
+    where = view.where()
+    total = count_experiments(session, where)
+    pages = max(1, -(-total // PAGE_SIZE))
+    view.page = min(view.page, pages)
+    return {
+        "experiments": list_experiments(session, PAGE_SIZE, (view.page - 1) * PAGE_SIZE, where),
+        "total": total,
+        "pages": pages,
+        "view": view,
+        "filtered": bool(view.q or view.tag or view.status or view.dataset),
+    }
+
+
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, session: SessionDep):
+def index(
+    request: Request,
+    session: SessionDep,
+    view: ListViewDep,
+    from_: Annotated[int | None, Query(alias="from", ge=1, le=2**62)] = None,
+):
+    """The form (filled from experiment `from` for "Edit as new") and the experiments."""
+    body, source = ExperimentIn(), None
+    if from_ is not None:
+        found = experiment_input(session, from_)
+        if found is None:
+            raise not_found("experiment", from_)
+        body, source = found[0], from_
     return templates.TemplateResponse(
         request,
         "index.html",
         {
-            "values": forms.form_values(ExperimentIn()),
+            "values": forms.form_values(body),
             "errors": {},
-            "experiments": list_experiments(session),
+            "source": source,
+            "active": anything_active(session),
+            **list_context(session, view),
         },
     )
 
@@ -44,10 +125,58 @@ def form_fragment(request: Request, preset: Annotated[str, Query(max_length=40)]
     )
 
 
+# htmx stops polling an element whose answer has this status (and swaps the answer as usual).
+STOP_POLLING = 286
+
+
 @router.get("/fragments/experiments", response_class=HTMLResponse)
-def experiment_list(request: Request, session: SessionDep):
+def experiment_list(request: Request, session: SessionDep, view: ListViewDep):
+    """The experiments table. The home page polls it while arms are queued or running; once none
+    is, the answer says so (286) and the polling stops."""
+    context = list_context(session, view)
+    status = 200 if anything_active(session) else STOP_POLLING
+    response = templates.TemplateResponse(
+        request, "_experiment_list.html", context, status_code=status
+    )
+    if request.headers.get("HX-Trigger") == "experiment-filters":
+        response.headers["HX-Replace-Url"] = view.url()  # the address bar keeps the filters
+    return response
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request, session: SessionDep, runs: Annotated[str, Query(max_length=300)] = ""
+):
+    """Arms of any experiments side by side: their settings that differ, and the same charts as
+    an experiment page."""
+    try:
+        ids = run_ids(runs)
+    except HTTPException as e:
+        return templates.TemplateResponse(
+            request, "compare.html", {"error": e.detail[0]["msg"]}, status_code=422
+        )
+    out = compare(session, ids)
+    if isinstance(out, int | str):
+        status = 404 if isinstance(out, int) else 422
+        error = f"Run {out} does not exist (it may have been deleted)." if status == 404 else out
+        return templates.TemplateResponse(
+            request, "compare.html", {"error": error}, status_code=status
+        )
+    query = ",".join(map(str, ids))
+    data = {
+        "experiment_id": None,
+        "cursor": 0,
+        "sweep": None,
+        "sweep_label": None,
+        "curves_url": f"/api/compare/curves?runs={query}",
+        "histograms_url": f"/api/compare/histograms?runs={query}",
+        "runs": [
+            {"id": r["run_id"], "name": f"#{r['experiment_id']} {r['name']}", "value": None}
+            for r in out["runs"]
+        ],
+    }
     return templates.TemplateResponse(
-        request, "_experiment_list.html", {"experiments": list_experiments(session)}
+        request, "compare.html", {"cmp": out, "data": data, "error": None}
     )
 
 

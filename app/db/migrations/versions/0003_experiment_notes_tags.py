@@ -41,7 +41,9 @@ def _autoincrement(conn, table: str) -> None:
         )
     ]
     new = re.sub(r",\s*PRIMARY KEY \(id\)", "", sql, count=1)
-    new = re.sub(r"\bid INTEGER NOT NULL", "id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT", new, 1)
+    new = re.sub(
+        r"\bid INTEGER NOT NULL", "id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT", new, count=1
+    )
     if new.count("AUTOINCREMENT") != 1 or "PRIMARY KEY (id)" in new:
         raise RuntimeError(f"unexpected schema of table {table}: {sql}")
     hold = f"_hold_{table}"
