@@ -496,7 +496,7 @@ const Picks = {
     });
     const bar = document.getElementById("compare-bar");
     if (!bar) return;
-    bar.hidden = list.length === 0;
+    bar.hidden = list.length === 0 || location.pathname === "/compare";  // it is the comparison
     document.getElementById("compare-count").textContent =
       `${list.length} arm${list.length === 1 ? "" : "s"} ticked: ${list.map((p) => p.label).join(", ")}`;
     document.getElementById("compare-link").href = `/compare?runs=${list.map((p) => p.id).join(",")}`;

@@ -68,6 +68,12 @@ def test_find_rename_tag_run_again_and_edit_as_new(page, processes):  # noqa: F8
     page.click("#experiment-tags .tag >> text=sparse")
     page.wait_for_url("**/?tag=sparse*")
     assert page.locator("table.experiments tbody tr").count() == 1
+    page.fill("#list-tag", "")
+    page.wait_for_function(
+        "() => document.querySelectorAll('table.experiments tbody tr').length === 3"
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#experiments").screenshot(path=str(ARTIFACTS / "home-list.png"))
     assert "Lasso, tiny λ" in page.inner_text("table.experiments")
 
     # Run again: a new experiment with the same arms.
