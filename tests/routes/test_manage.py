@@ -23,6 +23,19 @@ from worker.loop import Worker
 TINY = {"train_per_class": 10, "val_per_class": 10, "epochs": 2, "hidden": 16, "batch_size": 32}
 
 
+@pytest.fixture
+def any_client(backend, settings):
+    """An in-process client on SQLite, then on a real PostgreSQL."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    if backend:
+        settings.database_url = backend
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
 def create(client, **fields):
     r = client.post("/api/experiments", json={**TINY, **fields})
     assert r.status_code == 201, r.text
@@ -37,11 +50,23 @@ def rows_of(engine, model, run_ids):
 # ---- delete ----
 
 
-@pytest.mark.parametrize("storage", ["file", "db"])
-def test_delete_removes_everything_of_the_experiment_and_nothing_else(
-    client, engine, settings, storage
-):
+@pytest.mark.parametrize("storage", ["file", "db", "db on postgresql"])
+def test_delete_removes_everything_of_the_experiment_and_nothing_else(request, settings, storage):
+    from fastapi.testclient import TestClient
+
+    from app.db.engine import get_engine
+    from app.main import create_app
+
+    if storage == "db on postgresql":
+        settings.database_url = request.getfixturevalue("pg_url")
+        storage = "db"
     settings.artifacts = storage
+    engine = get_engine(settings.db_url)
+    with TestClient(create_app(settings)) as client:
+        _delete_everything(client, engine, settings, storage)
+
+
+def _delete_everything(client, engine, settings, storage):
     doomed = create(client, epochs=1, runs=[{"name": "=1+1"}, {"name": "b", "l2": 0.01}])
     kept = create(client, epochs=1, runs=[{"name": "kept"}])
     assert Worker(settings).run_forever(exit_when_idle=True) == 3
@@ -153,7 +178,8 @@ def test_a_database_of_revision_0002_keeps_its_rows_and_stops_reusing_ids(tmp_pa
 # ---- annotate ----
 
 
-def test_rename_note_and_tag(client):
+def test_rename_note_and_tag(any_client):
+    client = any_client
     exp = create(client, runs=[{"name": "a"}])
     r = client.patch(
         f"/api/experiments/{exp['id']}",
@@ -207,7 +233,8 @@ def test_annotating_or_cloning_a_missing_experiment_answers_404(client):
 # ---- find ----
 
 
-def test_search_filters_and_pages(client, engine):
+def test_search_filters_and_pages(any_client):
+    client = any_client
     a = create(client, name="Lasso on MNIST", runs=[{"name": "a"}])
     b = create(client, dataset="fashion_mnist", runs=[{"name": "a"}])
     c = create(client, name="Ridge", runs=[{"name": "a"}])
@@ -253,7 +280,8 @@ def test_the_list_says_which_arm_is_best_and_names_say_what_differs(client, sett
 # ---- re-run ----
 
 
-def test_run_again_makes_a_new_queued_experiment_with_the_same_settings(client):
+def test_run_again_makes_a_new_queued_experiment_with_the_same_settings(any_client):
+    client = any_client
     exp = create(
         client, name="mine", runs=[{"name": "a"}, {"name": "b", "l1": 0.0001, "optimizer": "sgd"}]
     )
@@ -275,7 +303,8 @@ def test_run_again_makes_a_new_queued_experiment_with_the_same_settings(client):
 # ---- compare ----
 
 
-def test_compare_lists_only_the_settings_that_differ(client):
+def test_compare_lists_only_the_settings_that_differ(any_client):
+    client = any_client
     one = create(client, runs=[{"name": "a"}, {"name": "b", "l1": 0.0001}])
     two = create(client, hidden=32, runs=[{"name": "c", "l1": 0.0001}])
     runs = f"{one['runs'][1]['id']},{two['runs'][0]['id']}"
