@@ -37,7 +37,8 @@ TOKEN_FAILURE_WINDOW_S = 60.0
 MAX_CLIENTS_TRACKED = 10_000  # the failure table's bound: the least recently failed go first
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CSP = (
-    "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    # blob: images: Plotly's PNG download draws the chart's SVG through a blob URL it creates.
+    "default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
     # Plotly and htmx insert <style> elements; no script can come from anywhere but here.
     "style-src 'self' 'unsafe-inline'; font-src 'self' data:; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"

@@ -137,6 +137,10 @@ def test_compare_arms_of_two_experiments_then_delete_one(page, processes, settin
     page.wait_for_function("() => document.getElementById('chart-loss').data?.length === 4")
     assert chart_points(page, "chart-loss") == 2 * 2 * 2  # 2 arms x 2 epochs x (train, val)
     page.wait_for_function("() => document.getElementById('histograms').children.length >= 2")
+    for fmt, title in (("svg", "Download as SVG"), ("png", "Download plot as a PNG")):
+        with page.expect_download() as info:  # Plotly's own toolbar, both formats
+            page.locator(f'#chart-acc .modebar-btn[data-title="{title}"]').click()
+        assert info.value.suggested_filename == f"reglab-chart-acc.{fmt}"
     page.select_option("#layer-stat", "l1")  # the chart option is in the link
     assert "layer=l1" in page.url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
