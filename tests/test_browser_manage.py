@@ -230,3 +230,17 @@ def test_phones_scroll_no_page_sideways_and_dark_mode_reaches_the_charts(browser
                     assert paper in ("#1b1f27", "rgb(27, 31, 39)"), paper
         context.close()
         assert errors == []
+
+
+def test_the_chosen_arm_and_chart_options_live_in_the_url(page, processes):  # noqa: F811
+    url = processes.server()
+    sweep = create(url, sweep={"param": "l2", "from": 0.001, "to": 0.1, "points": 3})
+    page.goto(f"{url}/experiments/{sweep['id']}")
+    chosen = sweep["runs"][2]
+    page.select_option("#sweep-arm", str(chosen["id"]))
+    page.select_option("#extra-stat", "epoch_time")
+    assert f"arm={chosen['id']}" in page.url and "extra=epoch_time" in page.url
+    page.goto(page.url)  # the link, opened again, shows the same view
+    assert page.input_value("#sweep-arm") == str(chosen["id"])
+    assert page.input_value("#extra-stat") == "epoch_time"
+    assert page.evaluate("() => Live.pinned") == chosen["id"]
