@@ -70,14 +70,19 @@ def _header(session, experiment_id: int) -> ServerSentEvent:
     return ServerSentEvent(data=html, event="experiment-status")
 
 
-def _epoch(session, change: Change, run: Run, with_histograms: bool) -> ServerSentEvent | None:
-    metric = feed.run_metric(session, change.run_id, change.epoch)
+def _epoch(
+    session, change: Change, metric: dict | None, run: Run, with_histograms: bool
+) -> ServerSentEvent | None:
     if metric is None:  # superseded by a restart of the run; its new epochs follow
         return None
     payload: dict = {"run_id": change.run_id, "metric": metric}
     if with_histograms:
         payload["histograms"] = feed.run_histograms(session, run, change.epoch)
     return ServerSentEvent(data=json.dumps(payload), event="epoch", id=str(change.id))
+
+
+def _metrics(session, changes: list[Change]) -> dict[tuple[int, int], dict]:
+    return feed.epoch_metrics(session, [(c.run_id, c.epoch) for c in changes if c.kind == "epoch"])
 
 
 def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentEvent]]:
@@ -92,9 +97,11 @@ def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentE
         # An experiment deleted since these changes were read has no runs left to render.
         changes = [c for c in changes if c.run_id in runs]
         newest = {c.run_id: c.id for c in changes if c.kind == "epoch"}
+        metrics = _metrics(s, changes)
         for c in changes:
             if c.kind == "epoch":
-                ev = _epoch(s, c, runs[c.run_id], with_histograms=newest[c.run_id] == c.id)
+                metric = metrics.get((c.run_id, c.epoch))
+                ev = _epoch(s, c, metric, runs[c.run_id], newest[c.run_id] == c.id)
                 if ev is not None:
                     out.append((c.experiment_id, ev))
             last_for_run[c.run_id] = c.id
@@ -125,11 +132,13 @@ def render_replay(
     with read_session(engine) as s:
         changes = feed.experiment_changes_since(s, experiment_id, cursor, head, limit)
         runs = {r.id: r for r in s.exec(select(Run).where(Run.experiment_id == experiment_id))}
+        metrics = _metrics(s, changes)
         events = [
             ev
             for c in changes
             if c.kind == "epoch"
-            and (ev := _epoch(s, c, runs[c.run_id], with_histograms=False)) is not None
+            and (ev := _epoch(s, c, metrics.get((c.run_id, c.epoch)), runs[c.run_id], False))
+            is not None
         ]
     more = len(changes) == limit and changes[-1].id < head
     return events, changes[-1].id if more else None

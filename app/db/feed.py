@@ -240,11 +240,26 @@ def run_metrics(session: Session, run_id: int) -> list[dict[str, Any]]:
     return [metric_dict(m) for m in rows]
 
 
-def run_metric(session: Session, run_id: int, epoch: int) -> dict[str, Any] | None:
-    m = session.exec(
-        select(EpochMetric).where(EpochMetric.run_id == run_id, EpochMetric.epoch == epoch)
-    ).first()
-    return metric_dict(m) if m else None
+def epoch_metrics(
+    session: Session, keys: list[tuple[int, int]]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """The metrics of many (run_id, epoch) pairs in one query per run (a feed tick can bring
+    thousands of epochs); a pair that no longer exists (a restart dropped it) is missing."""
+    by_run: dict[int, list[int]] = {}
+    for run_id, epoch in keys:
+        by_run.setdefault(run_id, []).append(epoch)
+    out: dict[tuple[int, int], dict[str, Any]] = {}
+    for run_id, epochs in by_run.items():
+        wanted = set(epochs)
+        rows = session.exec(
+            select(EpochMetric).where(
+                EpochMetric.run_id == run_id,
+                EpochMetric.epoch >= min(epochs),
+                EpochMetric.epoch <= max(epochs),
+            )
+        ).all()
+        out.update({(run_id, m.epoch): metric_dict(m) for m in rows if m.epoch in wanted})
+    return out
 
 
 def curves(session: Session, run_ids: list[int]) -> dict[int, dict[str, Any]]:
