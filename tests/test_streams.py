@@ -110,12 +110,13 @@ def test_clients_that_vanish_give_their_streams_back(server):
         cm.close()
 
 
-def test_sigterm_stops_the_server_with_streams_open(server, processes):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_stops_the_server_with_streams_open(server, processes, signum):
     url, events = server
     held = [Held(events) for _ in range(20)]
     proc = next(p for name, p in processes.procs if name == "server")
     try:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         proc.wait(timeout=10)
     finally:
         for cm in held:
