@@ -21,8 +21,13 @@ def node() -> str | None:
     """This kernel boot and pid namespace, or None where /proc does not tell (not Linux).
 
     Two containers on one machine share the boot id but not the pid namespace, so their pids
-    are not compared; a host name alone could not tell them apart."""
+    are not compared; a host name alone could not tell them apart. None too when /proc is not
+    this process's pid namespace's (mounted for another one: `unshare --pid` without
+    `--mount-proc`, some sandboxes), where /proc/self names another pid than ours: there our
+    pids would be read in a table of other processes, and a live worker judged gone."""
     try:
+        if os.readlink(PROC / "self") != str(os.getpid()):
+            return None
         boot = (PROC / "sys/kernel/random/boot_id").read_text().strip()
         namespace = os.readlink(PROC / "self/ns/pid")
     except OSError:

@@ -135,3 +135,28 @@ def test_silent_rows_are_pruned_and_a_worker_that_wakes_up_registers_again(engin
     assert queue.touch_worker(engine, silent)
     queue.deregister_worker(engine, fresh)
     assert worker_ids(engine) == {silent}
+
+
+def test_a_proc_of_another_pid_namespace_judges_nothing(tmp_path, monkeypatch):
+    """A process whose /proc was mounted for another pid namespace (`unshare --pid` without
+    `--mount-proc`, a sandbox) would read its own pids in a table of other processes: a live
+    worker's pid there is some other process, and its run would be taken back. /proc/self naming
+    another pid than os.getpid() gives that away; nothing is judged then."""
+    fake = tmp_path / "proc"
+    (fake / "sys/kernel/random").mkdir(parents=True)
+    (fake / "sys/kernel/random/boot_id").write_text("boot\n")
+    outer = fake / str(os.getpid() + 1)  # our process, as the outer namespace numbers it
+    (outer / "ns").mkdir(parents=True)
+    (outer / "ns/pid").symlink_to("pid:[4026531836]")
+    (fake / "self").symlink_to(outer.name)
+    monkeypatch.setattr(procs, "PROC", fake)
+    procs.node.cache_clear()
+    try:
+        assert procs.node() is None
+        os.rename(outer, fake / str(os.getpid()))  # /proc that numbers us as we do: judged
+        (fake / "self").unlink()
+        (fake / "self").symlink_to(str(os.getpid()))
+        procs.node.cache_clear()
+        assert procs.node() == "boot/pid:[4026531836]"
+    finally:
+        procs.node.cache_clear()
