@@ -108,6 +108,30 @@ def test_kill_9_mid_epoch_another_worker_resumes(backend, settings, processes):
     assert "resuming after epoch" in processes.logs()
 
 
+def test_the_server_takes_back_a_killed_workers_run_within_5_s(settings, processes):
+    """A `reglab worker` of the server's machine killed mid-run, and no other worker or `reglab
+    up` to notice: the server's own sweep puts its run back in the queue within 5 s, not after
+    the stall timeout, and the API stops listing the worker. A long stall timeout here: the
+    server's stall sweep (every third of it) also takes back dead workers' runs, and must not be
+    what the test sees."""
+    settings.stall_timeout = 600.0
+    url = processes.server()
+    engine = get_engine(settings.db_url)
+    exp = launch(engine, {**LONG, "epochs": 200}, ["a"])
+    (run,) = runs(engine, exp)
+    worker = processes.worker()
+    _kill_when(engine, run.id, 1, worker)
+    killed = time.monotonic()
+    worker.wait(timeout=10)
+    wait_for(lambda: runs(engine, exp)[0].status == RunStatus.queued, timeout=30, interval=0.05)
+    took = time.monotonic() - killed
+    assert took < 5, f"re-queued {took:.1f} s after the kill"
+    run = runs(engine, exp)[0]
+    assert run.interruption == "its worker stopped" and run.worker_id is None
+    listed = httpx.get(f"{url}/api/workers", timeout=10).json()
+    assert listed["workers"] == [] and listed["queued"] == 1 and listed["warning"]
+
+
 def test_kill_9_during_checkpoint_writes_leaves_loadable_files(settings, processes):
     """The final checkpoint of a large model takes a while to write; kill workers around it."""
     settings.stall_timeout, settings.max_attempts = 1.5, 10
