@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -198,7 +199,8 @@ async def submit(request: Request, engine: EngineDep, settings: SettingsDep):
         return templates.TemplateResponse(
             request, "_form.html", {"values": raw, "errors": errors}, status_code=422
         )
-    experiment_id = launch(engine, body)
+    # A write that may wait for the write lock: off the event loop, which serves the streams.
+    experiment_id = await to_thread.run_sync(launch, engine, body)
     url = f"/experiments/{experiment_id}"
     if request.headers.get("HX-Request"):
         return Response(status_code=201, headers={"HX-Redirect": url})
