@@ -547,3 +547,43 @@ class CompareCurvesPublic(BaseModel):
 
 class CompareHistogramsPublic(BaseModel):
     runs: list[HistogramsPublic]
+
+
+class SummaryFigures(BaseModel):
+    """An arm's figures less the reference arm's (null where either is missing)."""
+
+    final_val_acc: float | None
+    best_val_acc: float | None
+    final_gap: float | None
+    final_mean_abs: float | None
+    final_near_zero_frac: float | None
+    dead_units: float | None
+
+
+class SummaryArm(BaseModel):
+    run_id: int
+    name: str
+    status: RunStatusName
+    epochs_done: int = Field(description="The latest epoch with stored metrics")
+    final_val_acc: float | None = Field(description="Validation accuracy at the latest epoch")
+    best_val_acc: float | None
+    best_epoch: int | None = Field(description="The first epoch that reached best_val_acc")
+    final_gap: float | None = Field(description="train_acc - val_acc at the latest epoch")
+    final_mean_abs: float | None = Field(description="Mean |w| of the first weight matrix")
+    final_near_zero_frac: float | None = Field(
+        description="Fraction of the first weight matrix with |w| < 1e-3"
+    )
+    dead_units: float | None = Field(description="Not measured yet: null")
+    vs_reference: SummaryFigures = Field(description="Each figure less the reference arm's")
+
+
+class SummaryPublic(BaseModel):
+    reference: int | None = Field(
+        description="The reference arm's run id: the arm named Original, else a sweep's zero "
+        "arm, else the first"
+    )
+    arms: list[SummaryArm]
+    best: dict[str, int | None] = Field(
+        description="Per figure the arm with the highest accuracy, the lowest gap, mean |w| "
+        "and dead units, the highest near-zero fraction (null while no arm has it)"
+    )

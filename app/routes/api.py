@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
-from app import fleet, views
+from app import fleet, summary, views
 from app.db import artifacts, feed, queue
 from app.db.engine import read_session
 from app.db.models import Run
@@ -37,6 +37,7 @@ from app.schemas import (
     PathPublic,
     RunPublic,
     RunStatusName,
+    SummaryPublic,
 )
 from app.views import ListFilter, get_experiment, list_experiments, runs_public
 
@@ -312,6 +313,16 @@ def experiment_curves(experiment_id: ExperimentId, session: SessionDep):
     if curves is None:
         raise not_found("experiment", experiment_id)
     return curves
+
+
+@router.get("/experiments/{experiment_id}/summary", response_model=SummaryPublic)
+def experiment_summary(experiment_id: ExperimentId, session: SessionDep):
+    """The verdict table: per arm its final and best validation accuracy, final gap, the first
+    weight matrix's mean |w| and near-zero fraction, and each less the reference arm's."""
+    out = summary.experiment_summary(session, experiment_id)
+    if out is None:
+        raise not_found("experiment", experiment_id)
+    return out
 
 
 @router.get("/experiments/{experiment_id}/histograms", response_model=ExperimentHistogramsPublic)
