@@ -4,6 +4,7 @@ the tests that need many epochs. The rows have the shapes a worker writes (app/d
 import random
 
 from sqlalchemy import Engine, insert, update
+from sqlmodel import select
 
 from app.db import bins, queue
 from app.db.engine import write_session
@@ -35,7 +36,9 @@ def fill_experiment(
     weights = [f"linear_{i + 1}.weight" for i in range(layers)]
     tensors = weights + [f"linear_{i + 1}.bias" for i in range(layers)]
     with write_session(engine) as s:
-        run_ids = [r.id for r in s.query(Run).filter(Run.experiment_id == exp.id).order_by(Run.id)]
+        run_ids = list(
+            s.exec(select(Run.id).where(Run.experiment_id == exp.id).order_by(Run.id)).all()
+        )
         conn = s.connection()
         conn.execute(
             update(Run)
