@@ -75,8 +75,23 @@ const Live = {
     window.matchMedia?.("(prefers-color-scheme: dark)").addEventListener?.("change", () => this.draw());
     document.body.addEventListener("htmx:sseOpen", (e) => this.attach(e.detail.source));
     // Cards are swapped in by htmx; give their colour swatches back.
-    document.body.addEventListener("htmx:sseMessage", () => this.paintSwatches());
+    document.body.addEventListener("htmx:sseMessage", () => { this.paintSwatches(); this.refreshSummary(); });
     this.loadCurves();
+    this.refreshSummary();
+  },
+
+  // The verdict table: re-fetched after epochs and status changes, at most once a second (a
+  // burst of events costs one request, and the last event is always followed by one).
+  refreshSummary() {
+    const box = document.getElementById("verdict");
+    if (!box) return;  // the compare page has none
+    if (this.summaryWait) { this.summaryAgain = true; return; }
+    this.summaryWait = setTimeout(() => {
+      this.summaryWait = null;
+      if (this.summaryAgain) { this.summaryAgain = false; this.refreshSummary(); }
+    }, 1000);
+    fetch(box.dataset.summaryUrl).then((r) => (r.ok ? r.json() : null))
+      .then((s) => { if (s) drawVerdict(s, this.runs); }).catch(() => {});
   },
 
   // The page carries no measurements (its size must not grow with the experiment): the curves
@@ -115,7 +130,7 @@ const Live = {
     source.__reglab = true;
     source.addEventListener("epoch", (e) => this.onEpoch(JSON.parse(e.data)));
     // A replay sends epochs without histograms: fetch the newest once it is done.
-    source.addEventListener("caught-up", () => { if (this.loaded) this.loadHistograms(); });
+    source.addEventListener("caught-up", () => { if (this.loaded) this.loadHistograms(); this.refreshSummary(); });
     source.addEventListener("heartbeats", (e) => {
       for (const [runId, at] of Object.entries(JSON.parse(e.data))) {
         const el = document.querySelector(`#run-${runId} .hb-age`);
@@ -138,6 +153,7 @@ const Live = {
     run.superseded = [...old.values()].filter((m) => m.epoch > epoch).sort((a, b) => a.epoch - b.epoch);
     run.metrics[epoch - 1] = ev.metric;
     run.metrics.length = epoch;
+    this.refreshSummary();
     if (ev.histograms && ev.histograms.layers) {
       run.histograms = ev.histograms.layers;
       run.histEpoch = ev.histograms.epoch;
@@ -213,10 +229,16 @@ const Live = {
       legend: {orientation: "h", y: -0.3, yanchor: "top"}, height: CHART_HEIGHT,
       paper_bgcolor: theme.bg, plot_bgcolor: theme.bg, font: {color: theme.fg},
     };
-    const merged = Object.assign(base, extra || {});
+    const {percent, ...rest} = extra || {};
+    const merged = Object.assign(base, rest);
     for (const axis of ["xaxis", "yaxis"]) {  // keep the theme's grid when a chart sets its axis
-      if (extra && extra[axis]) merged[axis] = Object.assign({gridcolor: theme.grid, zerolinecolor: theme.grid}, extra[axis]);
+      if (rest[axis]) merged[axis] = Object.assign({gridcolor: theme.grid, zerolinecolor: theme.grid}, rest[axis]);
+      // Plotly's default prints 0.6 as "600m" and 1e-5 as "10µ": never SI prefixes on a value.
+      merged[axis].exponentformat = "e";
     }
+    // Fractions (accuracy, gap, zero fractions) as percentages; "~" drops trailing zeros, so
+    // 0.0001 reads 0.01%, not 0.0%.
+    if (percent) merged.yaxis.tickformat = "~%";
     return merged;
   },
 
@@ -272,9 +294,9 @@ const Live = {
     return [() => this.react("chart-loss", [...this.lines("train_loss", "train"), ...this.lines("val_loss", "val", "dash")],
                this.layout("Loss (data term; solid train, dashed validation)", "cross-entropy")),
     () => this.react("chart-acc", [...this.lines("train_acc", "train"), ...this.lines("val_acc", "val", "dash")],
-               this.layout("Accuracy (solid train, dashed validation)", "accuracy")),
+               this.layout("Accuracy (solid train, dashed validation)", "accuracy", {percent: true})),
     () => this.react("chart-gap", this.lines("gap", "gap"),
-               this.layout("Generalization gap (train − validation accuracy)", "gap")),
+               this.layout("Generalization gap (train − validation accuracy)", "gap", {percent: true})),
     () => {
       const extra = document.getElementById("extra-stat");
       const extraKey = extra ? extra.value : "penalty";
@@ -286,10 +308,10 @@ const Live = {
       const stat = select ? select.value : "mean_abs";
       const label = select ? select.options[select.selectedIndex].text : "mean |w|";
       this.react("chart-weights", this.layerLines(stat),
-                 this.layout(`${label} per weight matrix (solid: first layer)`, label));
+                 this.layout(`${label} per weight matrix (solid: first layer)`, label, {percent: stat === "near_zero_frac"}));
     },
     () => this.react("chart-sparsity", this.layerLines("zero_frac"),
-               this.layout("Exact zeros (fraction of weights = 0)", "fraction", {yaxis: {title: {text: "fraction"}, rangemode: "tozero"}})),
+               this.layout("Exact zeros (fraction of weights = 0)", "fraction", {yaxis: {title: {text: "fraction"}, rangemode: "tozero"}, percent: true})),
     () => this.drawHistograms(),
     () => { if (this.sweep) this.drawPath(); }];
   },
@@ -316,13 +338,13 @@ const Live = {
       marker: {symbol: "star", size: 16, color: "#d4a017"}, hoverinfo: "name+y"})) : [];
     this.react("path-acc", [series("val_acc", "validation", "#1f77b4", "solid"),
       series("train_acc", "training", "#1f77b4", "dash"), ...refLine("val_acc", "validation", "#1f77b4"),
-      ...bestMark], this.layout("Accuracy against the swept value", "accuracy", {xaxis}));
+      ...bestMark], this.layout("Accuracy against the swept value", "accuracy", {xaxis, percent: true}));
     this.react("path-loss", [series("val_loss", "validation", "#d62728", "solid"),
       series("train_loss", "training (data term)", "#d62728", "dash"),
       ...refLine("val_loss", "validation", "#d62728")],
       this.layout("Loss against the swept value", "cross-entropy", {xaxis}));
     this.react("path-gap", [series("gap", "gap", "#2ca02c", "solid"), ...refLine("gap", "gap", "#2ca02c")],
-      this.layout("Generalization gap against the swept value", "train − validation accuracy", {xaxis}));
+      this.layout("Generalization gap against the swept value", "train − validation accuracy", {xaxis, percent: true}));
     const layers = this.weightLayers();
     const dashes = ["solid", "dot", "dash", "dashdot"];
     this.react("path-weights", layers.map((layer, i) => series("", layer.replace(".weight", ""),
@@ -333,7 +355,7 @@ const Live = {
              (m) => m.layers[layer]?.zero_frac),
       series("", `${layer.replace(".weight", "")} |w| < 1e-3`, "#8c564b", dashes[i % 4],
              (m) => m.layers[layer]?.near_zero_frac)]),
-      this.layout("Sparsity against the swept value", "fraction of weights", {xaxis}));
+      this.layout("Sparsity against the swept value", "fraction of weights", {xaxis, percent: true}));
     for (const id of ["path-acc", "path-loss", "path-gap", "path-weights", "path-sparsity"]) {
       const el = document.getElementById(id);
       if (el && !el.__clicks) {
@@ -391,6 +413,65 @@ const Live = {
     }
   },
 };
+
+// ---- the verdict table (templates/_verdict.html) ----
+const VERDICT_COLUMNS = [  // [field, fraction?]: fractions print as "87.6 %", differences in points
+  ["final_val_acc", true], ["best_val_acc", true], ["final_gap", true],
+  ["final_mean_abs", false], ["final_near_zero_frac", true], ["dead_units", true]];
+
+function signed(d, text) { return (d < 0 ? "−" : "+") + text; }
+
+function fmtValue(v, fraction) {
+  if (v === null || v === undefined) return "–";
+  return fraction ? `${(100 * v).toFixed(1)} %` : String(Number(v.toPrecision(3)));
+}
+
+function fmtDiff(d, fraction) {
+  if (d === null || d === undefined) return "";
+  return fraction ? signed(d, `${Math.abs(100 * d).toFixed(1)} pts`) : signed(d, String(Number(Math.abs(d).toPrecision(2))));
+}
+
+function drawVerdict(summary, runs) {
+  const body = document.getElementById("verdict-rows");
+  if (!body || !summary.arms.length) return;
+  const ref = summary.arms.find((a) => a.run_id === summary.reference);
+  document.getElementById("verdict-ref").textContent = ref ? `(${ref.name})` : "";
+  // Built as nodes, never as HTML: arm names are the user's text.
+  const rows = summary.arms.map((arm) => {
+    const tr = document.createElement("tr");
+    tr.dataset.run = arm.run_id;
+    if (arm.run_id === summary.reference) tr.className = "reference";
+    const name = document.createElement("td");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = runs.get(arm.run_id)?.color || "";
+    name.append(swatch, " ", arm.name);
+    const epochs = document.createElement("td");
+    epochs.className = "num";
+    epochs.textContent = arm.status === "succeeded" ? String(arm.epochs_done) : `${arm.epochs_done} (${arm.status})`;
+    tr.append(name, epochs);
+    for (const [key, fraction] of VERDICT_COLUMNS) {
+      const td = document.createElement("td");
+      td.className = "num";
+      td.dataset.col = key;
+      let text = fmtValue(arm[key], fraction);
+      if (key === "best_val_acc" && arm.best_epoch) text += ` (ep. ${arm.best_epoch})`;
+      // Every arm that ties with the best is marked: the API names one of them.
+      const best = summary.arms.find((a) => a.run_id === summary.best[key]);
+      if (best && arm[key] === best[key] && summary.arms.length > 1) { td.classList.add("best"); text = "★ " + text; }
+      td.append(text);
+      if (arm.run_id !== summary.reference && arm.vs_reference[key] !== null) {
+        const diff = document.createElement("span");
+        diff.className = "diff";
+        diff.textContent = fmtDiff(arm.vs_reference[key], fraction);
+        td.append(diff);
+      }
+      tr.append(td);
+    }
+    return tr;
+  });
+  body.replaceChildren(...rows);
+}
 
 function lineMode(points) {  // markers help read a few epochs; past that they cost seconds to draw
   return points > 40 ? "lines" : "lines+markers";

@@ -1,6 +1,7 @@
 """The page in a real browser: Playwright driving Debian's Chromium against real processes."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -326,3 +327,54 @@ def test_a_resumed_arm_keeps_its_superseded_points_faded_until_retrained(page, p
     page.wait_for_selector("#experiment-status .badge.succeeded", timeout=120_000)
     assert card.inner_text().endswith(" retrained")
     assert chart_points(page, "chart-loss") == 2 * 30  # every epoch once, train and validation
+
+
+def tick_labels(page, chart_id: str, axis: str) -> list[str]:
+    return page.locator(f"#{chart_id} .{axis}tick text").all_text_contents()
+
+
+def test_verdict_table_and_axes_without_si_prefixes(page, processes):
+    import httpx
+
+    url = processes.server()
+    body = {
+        "train_per_class": 60,
+        "val_per_class": 50,
+        "epochs": 3,
+        "hidden": 200,
+        "sweep": {"param": "l2", "from": 1e-5, "to": 1e-3, "points": 3},
+    }
+    exp = httpx.post(f"{url}/api/experiments", json=body).json()
+    page.goto(f"{url}/experiments/{exp['id']}")
+    processes.worker()
+    page.wait_for_selector("#experiment-status .badge.succeeded", timeout=120_000)
+    # The table is refreshed live: its last fetch follows the last epoch within a second.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#verdict-rows tr')]
+                 .filter(tr => tr.children[1]?.innerText === '3').length === 4""",
+        timeout=10_000,
+    )
+    rows = page.locator("#verdict-rows tr")
+    names = [rows.nth(i).locator("td").first.inner_text().strip() for i in range(4)]
+    assert names == ["l2=0", "l2=1e-05", "l2=0.0001", "l2=0.001"]
+    assert page.locator("#verdict-rows tr.reference").inner_text().strip().startswith("l2=0\t")
+    assert page.inner_text("#verdict-ref") == "(l2=0)"  # the sweep's zero arm
+    summary = httpx.get(f"{url}/api/experiments/{exp['id']}/summary").json()
+    for i, arm in enumerate(summary["arms"]):
+        acc = rows.nth(i).locator('td[data-col="final_val_acc"]').inner_text()
+        assert f"{100 * arm['final_val_acc']:.1f} %" in acc, acc
+        if i:  # differences from the zero arm, in points
+            assert acc.split("\n")[-1].endswith(" pts"), acc
+    assert page.locator("#verdict td.best").count() >= 5  # one mark per measured column
+    # Fractions as percentages; no SI prefix ("600m", "10µ", "500n") on any axis.
+    page.wait_for_function("() => document.querySelectorAll('#path-acc .xtick text').length > 1")
+    acc_ticks = tick_labels(page, "chart-acc", "y")
+    assert acc_ticks and all(t.endswith("%") for t in acc_ticks), acc_ticks
+    lambdas = tick_labels(page, "path-acc", "x")
+    for chart, axis in [("chart-acc", "y"), ("path-acc", "x"), ("path-weights", "y"),
+                        ("chart-weights", "y"), ("path-sparsity", "y")]:  # fmt: skip
+        for t in tick_labels(page, chart, axis):
+            assert not re.search(r"\d[munµkMG]$", t), (chart, t)
+    assert any(re.fullmatch(r"1e[−-]5", t) for t in lambdas), lambdas
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "verdict.png"), full_page=True)
