@@ -3,9 +3,12 @@
 import math
 import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import torch
 
 from worker.train import flush_denormals
@@ -68,3 +71,27 @@ def summary(ratios: list[float], digits: int = 3) -> str:
         f"{statistics.median(ratios):.{digits}f} ({interval}{len(ratios)} rounds "
         f"{min(ratios):.{digits}f}-{max(ratios):.{digits}f})"
     )
+
+
+def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A reglab process (`["app.cli", "serve", ...]` or `["worker"]`), its output dropped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *argv],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_server(env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]:
+    """A real server process on `port`, once it answers; and its URL."""
+    server = start(["app.cli", "serve", "--port", str(port)], env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(url + "/api/health", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return server, url

@@ -10,8 +10,6 @@ import asyncio
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from app.db.engine import get_engine
-from bench.common import ROOT, header, summary
+from bench.common import header, start_server, summary
 from bench.fill import fill_experiment
 from tests.conftest import free_port
 
@@ -62,22 +60,8 @@ def main() -> None:
         get_engine(f"sqlite:///{home / 'reglab.db'}"), args.arms, args.epochs, args.layers
     )
     print(f"   stored in {time.perf_counter() - t0:.1f} s")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, url = start_server(env, free_port())
     try:
-        for _ in range(300):
-            try:
-                httpx.get(url + "/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         page_bytes = len(httpx.get(f"{url}/experiments/{exp_id}").content)
         curves = httpx.get(f"{url}/api/experiments/{exp_id}/curves")
         hists = httpx.get(f"{url}/api/experiments/{exp_id}/histograms")

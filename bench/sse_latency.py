@@ -4,10 +4,7 @@ process, a real worker process, a real HTTP client. Run: python bench/sse_latenc
 
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +12,7 @@ from sqlmodel import select
 
 from app.db.engine import get_engine, read_session
 from app.db.models import Change
-from bench.common import DATA, ROOT, header
+from bench.common import DATA, header, start, start_server
 from tests.sse import read_events
 
 EXPERIMENT = {
@@ -36,34 +33,14 @@ def main() -> None:
         "REGLAB_DATA_DIR": str(DATA),
         "REGLAB_DOWNLOAD": "false",
     }
-    port = 8765
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server(env, 8765)
     worker = None
     try:
-        for _ in range(300):
-            try:
-                httpx.get(url + "/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         exp = httpx.post(url + "/api/experiments", json=EXPERIMENT).json()
         total = EXPERIMENT["epochs"] * len(EXPERIMENT["runs"])
         arrivals = {}
         with httpx.stream("GET", f"{url}/api/experiments/{exp['id']}/events", timeout=120) as r:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "worker"],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            worker = start(["worker"], env)
             for ev in read_events(r):
                 if ev.event == "epoch":
                     arrivals[int(ev.id)] = ev.received

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import DATA, ROOT, header, summary
+from bench.common import DATA, ROOT, header, start, start_server, summary
 from tests.conftest import free_port
 
 STREAMS = 100
@@ -120,24 +120,9 @@ def main() -> None:
         "REGLAB_DOWNLOAD": "false",
         "REGLAB_MAX_STREAMS": str(STREAMS),
     }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
+    server, url = start_server(env, free_port())
+    procs = [server]
     try:
-        for _ in range(300):
-            try:
-                httpx.get(url + "/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
 
         def training() -> str:
             """The events URL of an experiment that is training: a new one when the last ended
@@ -151,15 +136,7 @@ def main() -> None:
             cursor = httpx.get(f"{url}/api/experiments/{exps[0]['id']}/curves").json()["cursor"]
             return f"{url}/api/experiments/{exps[0]['id']}/events?after={cursor}"
 
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "worker"],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        procs.append(start(["worker"], env))
         training()
         ratios: dict[str, list[float]] = {"/api/health": [], "/": []}
         figures: dict[tuple[str, bool], list[float]] = {}
