@@ -22,8 +22,7 @@ def test_every_api_route_is_documented(settings):
     # "`GET /api/x?a=`", or a bare "`/api/x?a=`" for another GET in the same row.
     pairs = re.findall(r"`(?:(GET|POST|PATCH|PUT|DELETE) )?(/api/[^` ]*)", README)
     documented = {
-        (method or "GET", re.sub(r"\{[^}]*\}", "{}", path.split("?")[0]))
-        for method, path in pairs
+        (method or "GET", re.sub(r"\{[^}]*\}", "{}", path.split("?")[0])) for method, path in pairs
     }
     paths = create_app(settings).openapi()["paths"]
     routes = {
