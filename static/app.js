@@ -50,6 +50,12 @@ const Live = {
     // The experiment page charts one experiment's arms; the compare page any runs, by these.
     this.curvesUrl = data.curves_url || `/api/experiments/${data.experiment_id}/curves`;
     this.histogramsUrl = data.histograms_url || `/api/experiments/${data.experiment_id}/histograms`;
+    // The scrubber: on the experiment page only (the compare page's runs have epochs of their own).
+    this.scrubbing = !data.histograms_url;
+    const urlEpoch = Number(new URLSearchParams(location.search).get("epoch"));
+    this.hist = {epoch: urlEpoch >= 1 ? Math.floor(urlEpoch) : null, follow: !(urlEpoch >= 1),
+                 log: new URLSearchParams(location.search).get("log") === "1",
+                 cache: new Map(), inflight: new Set(), playing: null, debounce: null};
     this.sweep = data.sweep;  // null unless the experiment is a sweep
     this.sweepLabel = data.sweep_label;
     this.pinned = null;  // the arm picked to show beside the zero arm (sweeps)
@@ -381,36 +387,220 @@ const Live = {
     if (link) { link.hidden = !url; if (url) link.href = url; }
   },
 
+  // ---- the epoch scrubber and the histograms it drives ----
+  // The experiment page: one slider (1..the latest epoch of any arm) picks the epoch every arm's
+  // histograms show; an arm that has not reached it is listed as "not yet at epoch N", never drawn
+  // at another. The compare page shows each run's latest epoch, with the log toggle only.
+  initScrubber() {
+    const box = document.getElementById("histograms");
+    if (!box || document.getElementById("hist-tools")) return;
+    const tools = document.createElement("div");
+    tools.className = "chart-tools scrubber";
+    tools.id = "hist-tools";
+    tools.innerHTML = (this.scrubbing ? `
+      <label for="epoch-slider">Histograms at epoch</label>
+      <input type="range" id="epoch-slider" min="1" max="1" step="1" value="1">
+      <output id="epoch-value" for="epoch-slider">1</output>
+      <button type="button" id="epoch-play" aria-pressed="false">Play</button>
+      <label class="check"><input type="checkbox" id="epoch-follow" checked> follow latest</label>` : "") + `
+      <label class="check"><input type="checkbox" id="hist-log"> log counts</label>
+      <span class="hint" id="epoch-missing" role="status"></span>`;
+    box.before(tools);
+    const h = this.hist;
+    const log = document.getElementById("hist-log");
+    log.checked = h.log;
+    log.addEventListener("change", () => { h.log = log.checked; ViewState.set("log", h.log ? "1" : "0"); this.drawHistograms(); });
+    if (!this.scrubbing) return;
+    const slider = document.getElementById("epoch-slider");
+    const follow = document.getElementById("epoch-follow");
+    follow.checked = h.follow;
+    slider.addEventListener("input", () => {  // dragging: the label at once, the charts debounced
+      this.pickEpoch(Number(slider.value));
+      clearTimeout(h.debounce);
+      h.debounce = setTimeout(() => this.drawHistograms(), 120);
+    });
+    slider.addEventListener("change", () => { clearTimeout(h.debounce); this.drawHistograms(); });
+    follow.addEventListener("change", () => {
+      this.stopPlay();
+      h.follow = follow.checked;
+      if (h.follow) ViewState.unset("epoch");
+      else ViewState.set("epoch", String(this.shownEpoch()));
+      h.epoch = this.shownEpoch();
+      this.syncScrubber();
+      this.drawHistograms();
+    });
+    document.getElementById("epoch-play").addEventListener("click", () => {
+      if (h.playing) { this.stopPlay(); return; }
+      const last = this.lastEpoch();
+      if (this.shownEpoch() >= last) this.pickEpoch(1);
+      else this.pickEpoch(this.shownEpoch());
+      this.setPlaying(true);
+      this.drawHistograms();
+      h.playing = setInterval(() => {
+        if (this.shownEpoch() >= this.lastEpoch()) { this.stopPlay(); return; }
+        this.pickEpoch(this.shownEpoch() + 1);
+        this.drawHistograms();
+      }, 800);
+    });
+    this.syncScrubber();
+  },
+
+  setPlaying(on) {
+    const b = document.getElementById("epoch-play");
+    if (!b) return;
+    b.textContent = on ? "Pause" : "Play";
+    b.setAttribute("aria-pressed", String(on));
+  },
+
+  stopPlay() {
+    clearInterval(this.hist.playing);
+    this.hist.playing = null;
+    this.setPlaying(false);
+  },
+
+  pickEpoch(n) {  // a chosen epoch: follow-latest off, the epoch in the URL
+    const h = this.hist;
+    h.follow = false;
+    h.epoch = Math.max(1, n);
+    const follow = document.getElementById("epoch-follow");
+    if (follow) follow.checked = false;
+    ViewState.set("epoch", String(h.epoch));
+    this.syncScrubber();
+  },
+
+  lastEpoch() {
+    let last = 0;
+    for (const run of this.runs.values()) last = Math.max(last, run.metrics.length, run.histEpoch || 0);
+    return last;
+  },
+
+  shownEpoch() {
+    const last = this.lastEpoch();
+    return this.hist.follow || this.hist.epoch === null ? Math.max(1, last) : this.hist.epoch;
+  },
+
+  syncScrubber() {
+    const slider = document.getElementById("epoch-slider");
+    if (!slider) return;
+    const n = this.shownEpoch();
+    slider.max = String(Math.max(1, this.lastEpoch(), n));
+    slider.value = String(n);
+    slider.setAttribute("aria-valuetext", `epoch ${n} of ${slider.max}`);
+    document.getElementById("epoch-value").textContent = `${n} / ${slider.max}`;
+  },
+
+  // One arm's histograms at epoch n: its layers, null where it has none there, undefined while
+  // unknown (then fetched: one request per epoch, cached, again only when arms have moved on).
+  histAt(run, n) {
+    if (run.histEpoch === n) return run.histograms;
+    const c = this.hist.cache.get(n);
+    return c && c.runs.has(run.id) ? c.runs.get(run.id) : undefined;
+  },
+
+  async fetchEpoch(n) {
+    const h = this.hist;
+    const key = [...this.runs.values()].map((r) => r.metrics.length).join(",");
+    const c = h.cache.get(n);
+    if (h.inflight.has(n) || (c && c.key === key)) return;
+    h.inflight.add(n);
+    try {
+      const r = await fetch(`${this.histogramsUrl}?epoch=${n}`);
+      if (!r.ok) return;
+      const runs = new Map();
+      for (const a of (await r.json()).runs) runs.set(a.run_id, a.epoch === n ? a.layers : null);
+      h.cache.set(n, {key, runs});
+    } finally {
+      h.inflight.delete(n);
+    }
+    if (this.shownEpoch() === n) this.drawHistograms();
+  },
+
   drawHistograms() {
     const box = document.getElementById("histograms");
     if (!box) return;
+    this.initScrubber();
+    this.syncScrubber();
+    const n = this.scrubbing ? this.shownEpoch() : null;
+    // Per visible arm: its layers at the epoch shown, or null (not there yet).
+    const arms = [];
+    let waiting = false;
+    for (const run of this.visible()) {
+      if (!this.scrubbing) { arms.push([run, run.histEpoch ? run.histograms : null, run.histEpoch]); continue; }
+      let hs = run.metrics.length >= n || run.histEpoch >= n ? this.histAt(run, n) : null;
+      if (hs === undefined || (hs === null && run.metrics.length >= n)) {
+        this.fetchEpoch(n);
+        if (hs === undefined) { waiting = true; continue; }
+      }
+      arms.push([run, hs, n]);
+    }
+    if (waiting) return;  // drawn when the epoch's answer arrives; the charts keep the last one
+    const missing = arms.filter(([, hs]) => !hs).map(([run]) => run);
+    const note = document.getElementById("epoch-missing");
+    if (note) note.textContent = missing.length ? missing.map((r) => `${r.name}: not yet at epoch ${n}`).join(" · ") : "";
     const layers = new Set();
-    for (const run of this.runs.values()) Object.keys(run.histograms).forEach((k) => layers.add(k));
+    for (const [, hs] of arms) if (hs) Object.keys(hs).forEach((k) => layers.add(k));
     for (const layer of [...layers].sort()) {
       const id = "hist-" + layer.replace(/[^a-zA-Z0-9_-]/g, "_");
       if (!document.getElementById(id)) {
         const div = document.createElement("div");
         div.className = "chart"; div.id = id; box.appendChild(div);
       }
-      // An experiment's arms share the bins; an arm whose weights grew further sits on a wider
-      // level. Re-bin every arm to the widest level present (exact: a level merges pairs of
-      // bins). Arms of different experiments (the compare page) have bins of their own.
-      const hs = this.visible().map((run) => [run, run.histograms[layer]]).filter(([, h]) => h);
-      if (!hs.length) continue;
-      const shared = hs.every(([, h]) => h.base === hs[0][1].base && h.counts.length === hs[0][1].counts.length);
-      const level = Math.max(...hs.map(([, h]) => h.level));
-      const traces = hs.map(([run, h]) => {
-        const lv = shared ? level : h.level, bins = h.counts.length, r = h.base * 2 ** lv;
-        const width = (2 * r) / bins;
-        const centers = Array.from({length: bins}, (_, i) => -r + (i + 0.5) * width);
-        return {type: "bar", name: run.name, marker: {color: run.color}, opacity: 0.55, x: centers,
-          y: shared ? coarsen(h.counts, h.level, level) : h.counts, width: centers.map(() => width),
-          hovertemplate: `${run.name}: %{y} weights near %{x:.3g}<extra></extra>`};
-      });
-      const epoch = Math.max(...hs.map(([run]) => run.metrics.length));
-      this.react(id, traces, this.layout(`Weights of ${layer} at the latest epoch (${epoch})${shared ? ", shared bins" : ""}`,
-                 "count", {barmode: "overlay", bargap: 0, xaxis: {title: {text: "weight value"}}}));
+      this.drawHistogram(id, layer, arms.filter(([, hs]) => hs && hs[layer]), missing, n);
     }
+  },
+
+  drawHistogram(id, layer, arms, missing, n) {
+    // An experiment's arms share the bins; an arm whose weights grew further sits on a wider
+    // level. Re-bin every arm to the widest level present (exact: a level merges pairs of
+    // bins). Arms of different experiments (the compare page) have bins of their own.
+    const hs = arms.map(([run, layers, epoch]) => [run, layers[layer], epoch]);
+    if (!hs.length) return;
+    const shared = hs.every(([, h]) => h.base === hs[0][1].base && h.counts.length === hs[0][1].counts.length);
+    const level = Math.max(...hs.map(([, h]) => h.level));
+    const log = this.hist.log;
+    const traces = [];
+    const ranges = [];  // [edges, counts] per arm, for the fitted x-range
+    let ymax = 1;
+    for (const [run, h, epoch] of hs) {
+      const lv = shared ? level : h.level, bins = h.counts.length, r = h.base * 2 ** lv;
+      const width = (2 * r) / bins;
+      const edges = Array.from({length: bins + 1}, (_, i) => -r + i * width);
+      const counts = shared ? coarsen(h.counts, h.level, level) : h.counts;
+      ranges.push([edges, counts]);
+      ymax = Math.max(ymax, ...counts);
+      // A step outline over the bin edges, closed to 0 at both ends; on a log axis an empty bin
+      // drops below the axis (0.5, under its start) instead of breaking the line.
+      const ys = [0, ...counts, counts[bins - 1], 0];
+      const label = this.scrubbing ? `${run.name} · epoch ${epoch}` : `${run.name} · epoch ${epoch}`;
+      traces.push({type: "scatter", mode: "lines", name: label, legendgroup: String(run.id),
+        x: [edges[0], ...edges, edges[bins]], y: log ? ys.map((c) => Math.max(c, 0.5)) : ys,
+        customdata: ys, line: {color: run.color, shape: "hv", width: 1.6},
+        hovertemplate: `${run.name}: %{customdata} weights from %{x:.3g}<extra></extra>`});
+      // Exact zeros sit in the bin(s) touching 0: label them, so an L1 spike reads as such.
+      const zf = run.metrics[epoch - 1]?.layers?.[layer]?.zero_frac;
+      if (zf > 0) {
+        const total = counts.reduce((a, b) => a + b, 0);
+        const zeros = Math.round(zf * total);
+        traces.push({type: "scatter", mode: "markers", name: `${run.name} · exact zeros`, legendgroup: String(run.id),
+          showlegend: false, x: [0], y: [Math.max(zeros, log ? 0.5 : 0)],
+          marker: {symbol: "diamond", size: 9, color: run.color, line: {width: 1, color: "#000"}},
+          hovertemplate: `${run.name}: ${zeros.toLocaleString("en")} weights exactly 0 (${(100 * zf).toPrecision(3)} %)<extra></extra>`});
+      }
+    }
+    for (const run of missing) {  // in the legend, undrawn
+      traces.push({type: "scatter", mode: "lines", name: `${run.name} · not yet at epoch ${n}`, x: [null], y: [null],
+        legendgroup: String(run.id), line: {color: run.color, dash: "dot"}, hoverinfo: "skip", showlegend: true});
+    }
+    const xrange = centralRange(ranges, shared, 0.999);
+    const epochs = [...new Set(hs.map(([, , e]) => e))];
+    const at = this.scrubbing ? `at epoch ${n}` : epochs.length === 1 ? `at epoch ${epochs[0]}` : "at each run's latest epoch";
+    const title = `Weights of ${layer} ${at}${missing.length ? ` (${missing.length} not yet)` : ""}${shared ? ", shared bins" : ""}`;
+    this.react(id, traces, this.layout(title, "count", {
+      // A new epoch or scale fits the range again; a live redraw keeps the user's zoom.
+      uirevision: `${n}|${log}`,
+      xaxis: {title: {text: "weight value (double-click: all)"}, range: xrange, zeroline: false},
+      yaxis: log ? {title: {text: "count (log)"}, type: "log", range: [Math.log10(0.8), Math.log10(ymax * 1.6)]}
+                 : {title: {text: "count"}, rangemode: "tozero"}}));
   },
 };
 
@@ -495,6 +685,27 @@ function metricsFromColumns(c) {  // {epoch: [...], f: [...], layers: {l: {s: [.
   return rows;
 }
 
+// The x-range holding the central `share` of the weights (each bin whole), from the cumulative
+// counts: pooled over arms on shared bins, else the union of each arm's.
+function centralRange(ranges, shared, share) {
+  const groups = shared && ranges.length
+    ? [[ranges[0][0], ranges[0][1].map((_, i) => ranges.reduce((s, [, c]) => s + c[i], 0))]] : ranges;
+  let lo = Infinity, hi = -Infinity;
+  for (const [edges, counts] of groups) {
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (!total) continue;
+    const cut = (total * (1 - share)) / 2;
+    let i = 0, acc = counts[0];
+    while (acc <= cut && i < counts.length - 1) acc += counts[++i];
+    let j = counts.length - 1, bcc = counts[j];
+    while (bcc <= cut && j > 0) bcc += counts[--j];
+    lo = Math.min(lo, edges[i]); hi = Math.max(hi, edges[j + 1]);
+  }
+  if (!(hi > lo)) return undefined;
+  const pad = (hi - lo) * 0.04;
+  return [lo - pad, hi + pad];
+}
+
 function coarsen(counts, level, toLevel) {  // mirrors app/db/bins.py
   for (let l = level; l < toLevel; l++) {
     const n = counts.length, inner = [];
@@ -551,6 +762,12 @@ const ViewState = {
     const params = new URLSearchParams(location.search);
     params.set(key, value);
     history.replaceState(history.state, "", `${location.pathname}?${params}${location.hash}`);
+  },
+  unset(key) {
+    const params = new URLSearchParams(location.search);
+    params.delete(key);
+    const q = params.toString();
+    history.replaceState(history.state, "", `${location.pathname}${q ? "?" + q : ""}${location.hash}`);
   },
   restore() {
     for (const [key, id] of [["extra", "extra-stat"], ["layer", "layer-stat"]]) {

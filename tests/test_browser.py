@@ -108,11 +108,18 @@ def test_form_launch_live_charts_and_download(page, processes):
     names = page.locator(".card strong").all_inner_texts()
     assert names == ["Original", "Lasso", "Strong ridge"]
     assert page.locator(".card .progress-text").first.inner_text().startswith("epoch 6/6")
-    assert chart_points(page, "hist-linear_1_weight") == 3 * bins.BINS  # 3 arms, shared bins
+    # One step outline per arm over the shared bins (each closed to 0 at both ends), no bars.
+    hist = page.evaluate(
+        """() => document.getElementById('hist-linear_1_weight').data
+                 .filter(t => t.mode === 'lines').map(t => [t.type, t.x.length, t.line.shape])"""
+    )
+    assert hist == [["scatter", bins.BINS + 3, "hv"]] * 3, hist
     for chart in ("chart-acc", "chart-gap", "chart-extra", "chart-weights", "chart-sparsity"):
         assert chart_points(page, chart) >= 3 * 6, chart  # every arm's every epoch, at least
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
+
+    check_epoch_scrubber(page)
 
     with page.expect_download() as info:
         page.locator("#run-3 a.download").click()
@@ -120,6 +127,73 @@ def test_form_launch_live_charts_and_download(page, processes):
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["config"]["arm"] == "Strong ridge" and ckpt["config"]["l2"] == 0.01
     assert info.value.suggested_filename.endswith(".pt")
+
+
+def hist_view(page, chart_id: str = "hist-linear_1_weight") -> dict:
+    return page.evaluate(
+        """(id) => { const el = document.getElementById(id), full = el._fullLayout;
+                     return {title: el.layout.title.text,
+                             names: el.data.filter(t => t.showlegend !== false).map(t => t.name),
+                             types: el.data.map(t => t.type),
+                             ytype: full.yaxis.type, xrange: full.xaxis.range}; }""",
+        chart_id,
+    )
+
+
+def hist_at(page, epoch: int) -> None:
+    page.wait_for_function(
+        "(e) => document.getElementById('hist-linear_1_weight')?.layout?.title.text"
+        ".includes('at epoch ' + e)",
+        arg=epoch,
+    )
+
+
+def check_epoch_scrubber(page):
+    """The epoch scrubber drives the histograms: scrub to epoch 1 (all arms there, the epoch in
+    the URL), back to the latest by "follow latest", log counts, step lines only."""
+    slider = page.locator("#epoch-slider")
+    assert page.get_attribute("#epoch-slider", "max") == "6" and slider.input_value() == "6"
+    assert page.locator("#epoch-follow").is_checked()
+    assert "at epoch 6" in hist_view(page)["title"]
+    slider.focus()
+    page.keyboard.press("Home")  # keyboard: a native range input
+    hist_at(page, 1)
+    view = hist_view(page)
+    assert len(view["names"]) == 3 and all(n.endswith("· epoch 1") for n in view["names"]), view
+    assert "epoch=1" in page.url and not page.locator("#epoch-follow").is_checked()
+    assert set(view["types"]) == {"scatter"}, view  # outlines, no bar traces
+    lo, hi = view["xrange"]
+    assert hi - lo < 2 * 1.5, view  # fitted to where the weights are, not the bins' full span
+    # Play steps on from the epoch shown; Pause stops it.
+    page.click("#epoch-play")
+    hist_at(page, 2)
+    page.click("#epoch-play")
+    assert page.inner_text("#epoch-play") == "Play" and "epoch=" in page.url
+    # The epoch in the URL is read back on load, follow-latest off.
+    page.goto(re.sub(r"epoch=\d+", "epoch=1", page.url))
+    hist_at(page, 1)
+    assert slider.input_value() == "1" and not page.locator("#epoch-follow").is_checked()
+    # Exact zeros get a marker at 0 with their count (faked here: these arms have none).
+    zeros = page.evaluate(
+        """() => { for (const run of Live.runs.values())
+                     run.metrics[0].layers['linear_1.weight'].zero_frac = 0.25;
+                   Live.drawHistograms();
+                   return document.getElementById('hist-linear_1_weight').data
+                     .filter(t => t.mode === 'markers').map(t => [t.x[0], t.hovertemplate]); }"""
+    )
+    assert len(zeros) == 3 and all(x == 0 and "exactly 0 (25.0 %)" in h for x, h in zeros), zeros
+    page.check("#hist-log")
+    page.wait_for_function(
+        "() => document.getElementById('hist-linear_1_weight')._fullLayout.yaxis.type === 'log'"
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#hist-tools").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "histograms.png"), full_page=True)
+    page.check("#epoch-follow")
+    hist_at(page, 6)
+    assert slider.input_value() == "6" and "epoch=" not in page.url
+    assert all(n.endswith("· epoch 6") for n in hist_view(page)["names"])
+    page.uncheck("#hist-log")
 
 
 def test_presets_load_in_one_click_and_arms_keep_their_numbering(page, client_url):
