@@ -1,7 +1,7 @@
 """Dependencies shared by the route modules."""
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
@@ -10,6 +10,8 @@ from sqlmodel import Session
 from app.db.engine import read_session
 from app.live import LiveFeed
 from app.settings import Settings
+
+T = TypeVar("T")
 
 
 def get_engine(request: Request) -> Engine:
@@ -40,3 +42,10 @@ RunId = Annotated[int, Path(ge=1, le=2**62, description="Run id")]
 
 def not_found(what: str, id_: int) -> HTTPException:
     return HTTPException(status_code=404, detail=f"{what} {id_} not found")
+
+
+def found(value: T | None, what: str, id_: int) -> T:
+    """`value`, or a 404 saying which `what` was not found."""
+    if value is None:
+        raise not_found(what, id_)
+    return value

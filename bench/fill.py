@@ -14,6 +14,24 @@ from app.schemas import ExperimentIn, RunIn
 STATS = ("mean_abs", "l1", "l2_sq", "zero_frac", "near_zero_frac", "max_abs")
 
 
+def metric_row(rng, run_id: int, epoch: int, acc: float, tensors, now) -> dict:
+    """One EpochMetric row of made-up values, shaped as the worker writes it."""
+    return {
+        "run_id": run_id,
+        "epoch": epoch,
+        "train_loss": rng.random(),
+        "penalty": rng.random() * 1e-3,
+        "train_acc": acc,
+        "val_loss": rng.random(),
+        "val_acc": acc - rng.random() * 0.05,
+        "lr": 1e-3,
+        "epoch_time": 0.5 + rng.random(),
+        "samples_per_s": 2000 * (1 + rng.random()),
+        "layers": {t: {k: rng.random() for k in STATS} for t in tensors},
+        "created_at": now,
+    }
+
+
 def fill_experiment(
     engine: Engine, arms: int = 16, epochs: int = 200, layers: int = 8, seed: int = 0
 ) -> int:
@@ -55,22 +73,7 @@ def fill_experiment(
             metrics, hists, changes = [], [], []
             for run_id in run_ids:
                 acc = min(0.99, 0.5 + 0.002 * epoch + rng.random() * 0.01)
-                metrics.append(
-                    {
-                        "run_id": run_id,
-                        "epoch": epoch,
-                        "train_loss": rng.random(),
-                        "penalty": rng.random() * 1e-3,
-                        "train_acc": acc,
-                        "val_loss": rng.random(),
-                        "val_acc": acc - rng.random() * 0.05,
-                        "lr": 1e-3,
-                        "epoch_time": 0.5 + rng.random(),
-                        "samples_per_s": 2000 * (1 + rng.random()),
-                        "layers": {t: {k: rng.random() for k in STATS} for t in tensors},
-                        "created_at": now,
-                    }
-                )
+                metrics.append(metric_row(rng, run_id, epoch, acc, tensors, now))
                 for w in weights:
                     counts = [rng.randrange(0, 500) for _ in range(bins.BINS)]
                     hists.append(

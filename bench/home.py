@@ -22,13 +22,13 @@ from app.db.engine import get_engine, write_session
 from app.db.models import EpochMetric, Experiment, Run, RunStatus, utcnow
 from app.schemas import DATASETS, ExperimentIn, RunIn
 from app.settings import Settings
+from bench.fill import metric_row
 
 ARMS = [
     RunIn(name="Original"),
     RunIn(name="Lasso", l1=1e-4),
     RunIn(name="Ridge", l2=1e-3),
 ]
-STATS = ("mean_abs", "l1", "l2_sq", "zero_frac", "near_zero_frac", "max_abs")
 TENSORS = ("linear_1.weight", "linear_1.bias", "linear_2.weight", "linear_2.bias")
 
 
@@ -85,22 +85,7 @@ def fill(engine, experiments: int, epochs: int, seed: int = 0) -> float:
             )
             for epoch in range(1, done + 1):
                 acc = min(0.99, 0.6 + 0.01 * epoch + rng.random() * 0.05)
-                metrics.append(
-                    {
-                        "run_id": run_id,
-                        "epoch": epoch,
-                        "train_loss": rng.random(),
-                        "penalty": rng.random() * 1e-3,
-                        "train_acc": acc,
-                        "val_loss": rng.random(),
-                        "val_acc": acc - rng.random() * 0.05,
-                        "lr": 1e-3,
-                        "epoch_time": 0.5 + rng.random(),
-                        "samples_per_s": 2000.0,
-                        "layers": {t: {k: rng.random() for k in STATS} for t in TENSORS},
-                        "created_at": now,
-                    }
-                )
+                metrics.append(metric_row(rng, run_id, epoch, acc, TENSORS, now))
     with write_session(engine) as s:
         conn = s.connection()
         conn.execute(insert(Experiment), exps)

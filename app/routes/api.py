@@ -17,6 +17,7 @@ from app.deps import (
     RunId,
     SessionDep,
     SettingsDep,
+    found,
     not_found,
 )
 from app.downloads import attachment, csv_response
@@ -272,10 +273,7 @@ def experiment(experiment_id: ExperimentId, session: SessionDep):
 @router.get("/experiments/{experiment_id}/path", response_model=PathPublic)
 def experiment_path(experiment_id: ExperimentId, session: SessionDep):
     """The regularization path: one point per arm (its swept value, latest measurements)."""
-    path = views.experiment_path(session, experiment_id)
-    if path is None:
-        raise not_found("experiment", experiment_id)
-    return path
+    return found(views.experiment_path(session, experiment_id), "experiment", experiment_id)
 
 
 @router.get(
@@ -309,20 +307,14 @@ def experiment_path_csv(experiment_id: ExperimentId, session: SessionDep):
 def experiment_curves(experiment_id: ExperimentId, session: SessionDep):
     """Every arm's metrics by column, compact: what the experiment page charts. The same values
     as /api/runs/{id}/metrics."""
-    curves = views.experiment_curves(session, experiment_id)
-    if curves is None:
-        raise not_found("experiment", experiment_id)
-    return curves
+    return found(views.experiment_curves(session, experiment_id), "experiment", experiment_id)
 
 
 @router.get("/experiments/{experiment_id}/summary", response_model=SummaryPublic)
 def experiment_summary(experiment_id: ExperimentId, session: SessionDep):
     """The verdict table: per arm its final and best validation accuracy, final gap, the first
     weight matrix's mean |w| and near-zero fraction, and each less the reference arm's."""
-    out = summary.experiment_summary(session, experiment_id)
-    if out is None:
-        raise not_found("experiment", experiment_id)
-    return out
+    return found(summary.experiment_summary(session, experiment_id), "experiment", experiment_id)
 
 
 @router.get("/experiments/{experiment_id}/histograms", response_model=ExperimentHistogramsPublic)
@@ -335,9 +327,7 @@ def experiment_histograms(
 ):
     """Every arm's weight histograms at one epoch, on the experiment's shared bins."""
     hist = views.experiment_histograms(session, experiment_id, epoch)
-    if hist is None:
-        raise not_found("experiment", experiment_id)
-    return hist
+    return found(hist, "experiment", experiment_id)
 
 
 @router.post("/experiments/{experiment_id}/cancel", response_model=CancelPublic)
