@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     )
 
     # Queue timing. An idle worker looks at the queue 20 times a second (a read of one index that
-    # takes no write lock, about 0.2 ms of CPU) and claims only what it finds: a run is claimed
-    # within 100 ms of its commit (bench/pickup.py).
+    # takes no write lock) and claims only what it finds, so a queued run is picked up within a
+    # poll or two (bench/pickup.py measures it).
     poll_interval: float = Field(0.05, gt=0, le=5)
     heartbeat_interval: float = Field(2.0, gt=0)
     stall_timeout: float = Field(30.0, gt=0)

@@ -16,9 +16,8 @@ def main(max_runs: int | None, exit_when_idle: bool, parent: int | None) -> None
     settings = Settings()
     # Before torch is imported: importing it starts a thread, and on Linux a thread keeps the
     # niceness it was started with. Training keeps every core busy; at equal priority the
-    # server's feed poller waits its turn among its threads: an epoch reached the page with a
-    # p95 of 191-254 ms on two cores, and of 115-119 ms niced (bench/sse_latency.py, three runs
-    # each). Alone on the cores, training runs as fast.
+    # server's feed poller waits its turn among its threads and live updates lag (measured by
+    # bench/sse_latency.py). Alone on the cores, training runs as fast.
     os.nice(settings.worker_nice)
     from worker.loop import Worker
     from worker.train import flush_denormals

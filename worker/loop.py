@@ -37,11 +37,9 @@ log = logging.getLogger("reglab.worker")
 CANCEL_CHECK_S = 0.25  # how often a running arm looks for a cancel request
 WRITE_RETRIES = 5  # a transient database error is retried, with backoff, before the run fails
 # REGLAB_RESUME_EVERY=auto: the training time between resume checkpoints, as a multiple of the
-# CPU time the last one took (its snapshot on the training thread, its commit on the writer's:
-# 20-70 ms for three arms of the tutorial's network, the costliest in a new process). Storing
-# competes with training for the cores and the GIL: one slowed three-arm training by about 1.4
-# times its CPU time (90 ms more per epoch with one after every epoch, when serializing took
-# 60-150 ms), so 300 keeps resume checkpoints near 0.5 % of the time.
+# CPU time the last one took (its snapshot on the training thread, its commit on the writer's).
+# Storing competes with training for the cores and the GIL, slowing it by a little more than
+# its own CPU time, so 300 keeps resume checkpoints near 0.5 % of the time.
 RESUME_COST_RATIO = 300
 # ...and never closer than this, the first one included: a crash costs at most this much training
 # beyond the spacing, and a run shorter than this keeps none (one after its first epoch, only to

@@ -58,9 +58,9 @@ def add_penalty(w: torch.Tensor, grad: torch.Tensor, l1: float, l2: float) -> to
     """One tensor's penalty value; its gradient added to grad in place (under no_grad).
 
     These passes over the weights run every step: sum(w^2) is one dot product (w.pow(2).sum()
-    also writes and reads a squared copy: 100 us against 65 us for the tutorial's first layer
-    here), and no zero tensor seeds the sum. The dot sums in float32 in BLAS's order, agreeing
-    with pow(2).sum() to about 1e-6 relative; it is only the reported penalty, not a gradient."""
+    also writes and reads a squared copy), and no zero tensor seeds the sum. The dot sums in
+    float32 in BLAS's order, agreeing with pow(2).sum() to about 1e-6 relative; it is only the
+    reported penalty, not a gradient."""
     assert l1 or l2, "a term with both lambdas zero is left out (penalty_terms)"
     value = None
     if l1:
@@ -118,9 +118,9 @@ def optimizer_for(cfg: TrainConfig, params) -> torch.optim.Optimizer:
 
 class OptimizerStep:
     """opt.step() for a fused Adam or AdamW with one parameter group, without torch.optim's
-    per-call Python bookkeeping (about 0.3 ms a step on this machine: 13 % of a batch-32 step of
-    the tutorial's network). It runs the very kernel opt.step() runs, on the optimizer's own state
-    tensors, so results and state_dict() are bitwise the same. Anything else calls opt.step().
+    per-call Python bookkeeping (a sizeable share of a small network's step at batch 32). It
+    runs the very kernel opt.step() runs, on the optimizer's own state tensors, so results and
+    state_dict() are bitwise the same. Anything else calls opt.step().
 
     The first call goes through opt.step(), which creates the state; the state must not be
     replaced afterwards (resume states are loaded before training starts)."""

@@ -68,15 +68,15 @@ def flush_denormals() -> None:
     Denormals take a slow path on x86 CPUs, and training the tutorial's network makes them: from
     about epoch 5, Adam's first moment of weights that rarely get a gradient decays below the
     normal range, and from epoch 9 tens of thousands of first-layer weights and gradients follow.
-    Measured on an Intel Xeon (bench/denormals.py), epochs went from 330 to 1,000 ms; flushed,
-    every epoch takes the same. What flushing changes: a value that would have been denormal is
+    Kept, later epochs take several times as long (bench/denormals.py); flushed, every epoch
+    takes the same. What flushing changes: a value that would have been denormal is
     0. Those weights multiply pixels that are (almost) always 0; Original and Lasso end
     bit-identical, and Ridge's losses move by less than running on one thread instead of two
     moves them. The checkpoint holds the zeros, so it reproduces every figure.
 
     Call it before torch's first parallel op: its intra-op threads copy the float mode of the
-    thread that starts them and never read it again (set later, it reached the main thread only,
-    and epochs still took 870 ms). Not at import: it is process-wide, and the test process runs
+    thread that starts them and never read it again (set later, it reaches the main thread only,
+    and the slow epochs stay). Not at import: it is process-wide, and the test process runs
     libraries that need denormals (hypothesis refuses to generate floats without them). A no-op
     where the CPU has no such mode; GPUs are unaffected."""
     torch.set_flush_denormal(True)
@@ -187,7 +187,7 @@ def epoch_batches(
     augmentation applied (training batches only). Stops between batches when asked."""
     n, device = len(split), split.y.device
     order = epoch_order(n, cfg.seed, epoch).to(device)
-    # Every image's warp for the epoch at once: per batch, twenty small ops cost 80 us.
+    # Every image's warp for the epoch at once: per batch, twenty small ops cost more than it.
     thetas = (
         affine_matrices(
             epoch_draws(n, cfg.seed, epoch).to(device), cfg.aug_flip, cfg.aug_rotate, cfg.aug_scale

@@ -82,9 +82,8 @@ def write_epochs(engine: Engine, rows: list[EpochRow]) -> bool:
     checkpoints, changes). False, and nothing written, if any of their claims was lost.
 
     Core statements, one per table for all arms, not ORM objects: the writer thread shares the
-    GIL with training, and the ORM's unit of work was 90 % of this transaction's CPU time (2.7 ms
-    per epoch of three arms, 0.9 ms now); switching the commit off inside a worker sped its
-    epochs up by several times that."""
+    GIL with training, so every millisecond of this transaction's CPU slows the epoch beside it,
+    and the ORM's unit of work was most of that time."""
     try:
         with write_session(engine) as s:
             conn = s.connection()
@@ -153,9 +152,8 @@ def write_epoch(
 
 def _advance(conn: Connection, rows: list[EpochRow]) -> bool:
     """Record the arms' epoch, fenced: only while each claim still holds its running run. Arms
-    trained together share one claim token and one epoch: one UPDATE for them all (one per arm
-    took 2.08 ms of CPU per epoch of three arms; this, 1.50 before the statements were built
-    once)."""
+    trained together share one claim token and one epoch: one UPDATE for them all, built once
+    (this runs on the writer thread, beside training)."""
     claims, epoch = [r.claim for r in rows], rows[0].epoch
     if any(r.epoch != epoch or r.claim.token != claims[0].token for r in rows):
         raise ValueError("write_epochs takes one group's epoch: one claim token, one epoch")
