@@ -4,6 +4,7 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 REGLAB_HOME=/data
 WORKDIR /srv/reglab
 COPY pyproject.toml README.md ./
 COPY app app
+COPY store store
 COPY worker worker
 COPY templates templates
 COPY static static

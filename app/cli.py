@@ -11,7 +11,7 @@ import click
 import uvicorn
 
 from app.security import bind_host_valid, is_loopback
-from app.settings import Settings
+from store.settings import Settings
 
 
 def _worker_argv(

@@ -7,9 +7,9 @@ from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.db.engine import read_session
 from app.live import LiveFeed
-from app.settings import Settings
+from store.engine import read_session
+from store.settings import Settings
 
 T = TypeVar("T")
 

@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from app.db import procs, queue
-from app.db.models import Experiment, Run, RunStatus, Supervisor, Worker, utcnow
-from app.settings import Settings
+from store import procs, queue
+from store.models import Experiment, Run, RunStatus, Supervisor, Worker, utcnow
+from store.settings import Settings
 
 log = logging.getLogger("reglab.fleet")
 

@@ -16,11 +16,11 @@ from sqlmodel import select
 from sse_starlette import ServerSentEvent
 
 from app import views
-from app.db import feed, queue
-from app.db.engine import read_session
-from app.db.models import Change, Run, RunStatus
-from app.settings import Settings
 from app.templating import templates
+from store import feed, queue
+from store.engine import read_session
+from store.models import Change, Run, RunStatus
+from store.settings import Settings
 
 log = logging.getLogger("reglab.live")
 HEARTBEAT_EVERY_S = 2.0

@@ -9,13 +9,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 
 from app import fleet
-from app.db.engine import get_engine
 from app.errors import validation_error
 from app.live import LiveFeed
 from app.routes import api, events, pages
 from app.security import Guard
-from app.settings import Settings
 from app.templating import STATIC_DIR
+from store.engine import get_engine
+from store.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict, deque
 from urllib.parse import quote
 
-from app.settings import Settings
+from store.settings import Settings
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 TOKEN_COOKIE = "reglab_token"

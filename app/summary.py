@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.db import feed
-from app.db.models import Experiment, Run
 from app.views import sweep_value
+from store import feed
+from store.models import Experiment, Run
 
 # The figures compared with the reference arm, and which way is better for the table's mark:
 # accuracy up, the gap down (less overfitting); mean |w| down and the near-zero fraction up are

@@ -24,10 +24,10 @@ from typing import IO
 
 import click
 
-from app.db import procs, queue
-from app.db.engine import get_engine
-from app.db.models import Supervisor as SupervisorRow
-from app.settings import Settings
+from store import procs, queue
+from store.engine import get_engine
+from store.models import Supervisor as SupervisorRow
+from store.settings import Settings
 
 log = logging.getLogger("reglab.up")
 

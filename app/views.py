@@ -7,9 +7,6 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, func, or_
 from sqlmodel import Session, col, select
 
-from app.db import feed
-from app.db.engine import read_session
-from app.db.models import Checkpoint, EpochMetric, Experiment, Run, RunStatus
 from app.schemas import (
     DATASETS,
     SWEEP_PARAMS,
@@ -19,6 +16,9 @@ from app.schemas import (
     RunIn,
     RunPublic,
 )
+from store import feed
+from store.engine import read_session
+from store.models import Checkpoint, EpochMetric, Experiment, Run, RunStatus
 
 
 def overall_status(statuses: list[str]) -> str:

@@ -1,15 +1,15 @@
 """A stored experiment of any size without training it: for the page-size and stream benches and
-the tests that need many epochs. The rows have the shapes a worker writes (app/db/feed.py)."""
+the tests that need many epochs. The rows have the shapes a worker writes (store/feed.py)."""
 
 import random
 
 from sqlalchemy import Engine, insert, update
 from sqlmodel import select
 
-from app.db import bins, queue
-from app.db.engine import write_session
-from app.db.models import Change, EpochMetric, Histogram, Run, RunStatus, utcnow
 from app.schemas import ExperimentIn, RunIn
+from store import bins, queue
+from store.engine import write_session
+from store.models import Change, EpochMetric, Histogram, Run, RunStatus, utcnow
 
 STATS = ("mean_abs", "l1", "l2_sq", "zero_frac", "near_zero_frac", "max_abs")
 

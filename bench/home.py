@@ -18,11 +18,11 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from app.db.engine import get_engine, write_session
-from app.db.models import EpochMetric, Experiment, Run, RunStatus, utcnow
 from app.schemas import DATASETS, ExperimentIn, RunIn
-from app.settings import Settings
 from bench.fill import metric_row
+from store.engine import get_engine, write_session
+from store.models import EpochMetric, Experiment, Run, RunStatus, utcnow
+from store.settings import Settings
 
 ARMS = [
     RunIn(name="Original"),

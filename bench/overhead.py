@@ -42,11 +42,11 @@ import threading
 import time
 from pathlib import Path
 
-from app.db import feed, queue
-from app.db.engine import get_engine
-from app.settings import Settings
 from bench.common import DATA, header, summary
 from bench.turns import Turn, in_turns
+from store import feed, queue
+from store.engine import get_engine
+from store.settings import Settings
 from worker.config import TrainConfig
 from worker.data import as_float
 from worker.lockstep import Lockstep, train_lockstep

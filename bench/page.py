@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 
-from app.db.engine import get_engine
 from bench.common import header, start_server, summary
 from bench.fill import fill_experiment
+from store.engine import get_engine
 from tests.conftest import free_port
 
 

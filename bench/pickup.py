@@ -18,11 +18,11 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from app.db import queue
-from app.db.engine import get_engine, read_session
-from app.db.models import Run, Worker
-from app.settings import Settings
 from bench.common import DATA, ROOT, header
+from store import queue
+from store.engine import get_engine, read_session
+from store.models import Run, Worker
+from store.settings import Settings
 
 EXPERIMENT = {
     "dataset": "mnist",

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 from sqlmodel import select
 
-from app.db.engine import get_engine, read_session
-from app.db.models import Change
 from bench.common import DATA, header, start, start_server
+from store.engine import get_engine, read_session
+from store.models import Change
 from tests.sse import read_events
 
 EXPERIMENT = {

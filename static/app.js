@@ -706,7 +706,7 @@ function centralRange(ranges, shared, share) {
   return [lo - pad, hi + pad];
 }
 
-function coarsen(counts, level, toLevel) {  // mirrors app/db/bins.py
+function coarsen(counts, level, toLevel) {  // mirrors store/bins.py
   for (let l = level; l < toLevel; l++) {
     const n = counts.length, inner = [];
     for (let j = 0; j < n / 2; j++) inner.push(counts[2 * j] + counts[2 * j + 1]);

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.db.engine import get_engine
-from app.settings import Settings
+from store.engine import get_engine
+from store.settings import Settings
 from tests.fake_mnist import write_fake_mnist
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ print(','.join(bad))
     [
         ("app.main", {"torch", "torchvision", "worker"}),
         ("app.cli", {"torch", "torchvision", "worker"}),
-        ("app.db.queue", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
-        ("app.db.feed", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
+        ("store.queue", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
+        ("store.feed", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
         ("worker.loop", {"fastapi", "starlette", "sse_starlette", "uvicorn", "jinja2"}),
         ("worker.__main__", {"fastapi", "starlette", "sse_starlette", "uvicorn", "jinja2"}),
     ],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.db import bins
+from store import bins
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser

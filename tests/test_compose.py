@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from app.cli import check_bind, serve
-from app.settings import Settings
+from store.settings import Settings
 from tests.conftest import ROOT, free_port
 from tests.servers import clean_env
 from tests.servers import serve as run_server

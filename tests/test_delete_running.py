@@ -4,8 +4,8 @@ it drops the run without crashing, and it trains the next one."""
 import httpx
 from sqlmodel import select
 
-from app.db.engine import get_engine, read_session
-from app.db.models import Change, EpochMetric, Histogram, Run, RunState
+from store.engine import get_engine, read_session
+from store.models import Change, EpochMetric, Histogram, Run, RunState
 from tests.conftest import wait_for
 
 SMALL = {"train_per_class": 30, "val_per_class": 20, "hidden": 64}

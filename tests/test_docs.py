@@ -3,7 +3,7 @@
 import re
 
 from app.main import create_app
-from app.settings import Settings
+from store.settings import Settings
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

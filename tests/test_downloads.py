@@ -10,10 +10,10 @@ import torch
 from fastapi.testclient import TestClient
 from werkzeug.http import parse_options_header
 
-from app.db.engine import write_session
-from app.db.models import EpochMetric
 from app.downloads import FORMULA_STARTS, ascii_filename, attachment, csv_cell, csv_text
 from app.main import create_app
+from store.engine import write_session
+from store.models import EpochMetric
 from worker.loop import Worker
 
 TINY = {"train_per_class": 5, "val_per_class": 5, "epochs": 1, "hidden": 8, "batch_size": 16}

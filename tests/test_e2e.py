@@ -102,8 +102,8 @@ def test_epochs_reach_the_stream_within_a_fraction_of_a_second(processes, engine
     """From the worker's commit of an epoch to its event arriving at an SSE client."""
     from sqlmodel import select
 
-    from app.db.engine import read_session
-    from app.db.models import Change
+    from store.engine import read_session
+    from store.models import Change
 
     url = processes.server()
     exp = httpx.post(

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from app.db import bins
 from app.downloads import FORMULA_STARTS, csv_cell, csv_text
 from app.main import create_app
 from app.schemas import BIDI_CONTROLS, LINE_BREAKS, TRIMMED, ExperimentIn, RunIn
 from app.security import is_loopback, parse_host
-from app.settings import Settings
+from store import bins
+from store.settings import Settings
 from tests.conftest import SHARED_DATA
 
 # A real app on a real (throwaway) SQLite file; schemathesis drives it in-process over ASGI.

@@ -14,8 +14,6 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.cli import check_bind
-from app.db.engine import read_session
-from app.db.models import Experiment, Run
 from app.main import create_app
 from app.security import (
     MAX_TOKEN_FAILURES,
@@ -25,6 +23,8 @@ from app.security import (
     cookie_value,
     is_loopback,
 )
+from store.engine import read_session
+from store.models import Experiment, Run
 from tests.conftest import ROOT, free_port, settings_env
 from tests.servers import clean_env, serve
 

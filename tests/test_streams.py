@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from app import live
-from app.db.engine import get_engine
 from bench.fill import fill_experiment
+from store.engine import get_engine
 from tests.sse import read_events
 
 GOOD = {"epochs": 1, "train_per_class": 5, "val_per_class": 5, "hidden": 8, "runs": [{"name": "a"}]}

@@ -12,9 +12,9 @@ import httpx
 import torch
 from sqlmodel import select
 
-from app.db import queue
-from app.db.engine import get_engine, read_session
-from app.db.models import Change, EpochMetric, Run, RunState, RunStatus, utcnow
+from store import queue
+from store.engine import get_engine, read_session
+from store.models import Change, EpochMetric, Run, RunState, RunStatus, utcnow
 from tests.conftest import wait_for
 
 TINY = {

@@ -5,7 +5,7 @@ import os
 
 import click
 
-from app.settings import Settings
+from store.settings import Settings
 
 
 @click.command()

@@ -22,10 +22,10 @@ import traceback
 import torch
 from sqlalchemy.exc import OperationalError
 
-from app.db import artifacts, feed, procs, queue
-from app.db.engine import get_engine
-from app.db.models import RunStatus
-from app.settings import Settings
+from store import artifacts, feed, procs, queue
+from store.engine import get_engine
+from store.models import RunStatus
+from store.settings import Settings
 from worker import checkpoint
 from worker.config import TrainConfig
 from worker.data import DatasetMissing

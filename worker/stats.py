@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from app.db import bins
+from store import bins
 
 NEAR_ZERO = 1e-3
 
@@ -99,7 +99,7 @@ def histogram_bases(state: dict[str, torch.Tensor]) -> dict[str, float]:
 def histograms(
     state: dict[str, torch.Tensor], bases: dict[str, float]
 ) -> dict[str, tuple[int, list[int]]]:
-    """Per layer: (level, counts) on the shared bins (see app.db.bins)."""
+    """Per layer: (level, counts) on the shared bins (see store.bins)."""
     return weight_figures({name: state[name] for name in bases}, bases)[1]
 
 

@@ -7,9 +7,6 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, Response
 
 from app import fleet, summary, views
-from app.db import artifacts, feed, queue
-from app.db.engine import read_session
-from app.db.models import Run
 from app.deps import (
     EngineDep,
     ExperimentId,
@@ -41,6 +38,9 @@ from app.schemas import (
     SummaryPublic,
 )
 from app.views import ListFilter, get_experiment, list_experiments, runs_public
+from store import artifacts, feed, queue
+from store.engine import read_session
+from store.models import Run
 
 router = APIRouter(prefix="/api", tags=["api"])
 

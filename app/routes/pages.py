@@ -10,8 +10,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app import fleet, forms
-from app.db import queue
-from app.db.engine import read_session
 from app.deps import EngineDep, ExperimentId, SessionDep, SettingsDep, not_found
 from app.limits import over_budget
 from app.presets import PRESETS
@@ -29,6 +27,8 @@ from app.views import (
     get_experiment,
     list_experiments,
 )
+from store import queue
+from store.engine import read_session
 
 router = APIRouter(include_in_schema=False)
 

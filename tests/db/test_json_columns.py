@@ -1,6 +1,6 @@
 """JSON columns are read with orjson, and with the standard reader for what only it accepts."""
 
-from app.db.engine import _json_loads
+from store.engine import _json_loads
 
 
 def test_json_columns_read_standard_json_and_the_nan_json_dumps_writes():

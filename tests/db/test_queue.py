@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from app.db import engine as engine_module
-from app.db import feed, queue
-from app.db.engine import (
+from store import engine as engine_module
+from store import feed, queue
+from store.engine import (
     SQLITE_PAGE_SIZE,
     WRITE_LOCK_KEY,
     get_engine,
@@ -21,7 +21,7 @@ from app.db.engine import (
     write_session,
     writer,
 )
-from app.db.models import Change, EpochMetric, Histogram, Run, RunStatus, utcnow
+from store.models import Change, EpochMetric, Histogram, Run, RunStatus, utcnow
 
 CFG = {"dataset": "mnist", "epochs": 3, "seed": 0}
 

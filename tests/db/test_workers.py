@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from app.db import procs, queue
-from app.db.engine import get_engine, read_session, write_session
-from app.db.models import Run, RunStatus, Supervisor, Worker, utcnow
+from store import procs, queue
+from store.engine import get_engine, read_session, write_session
+from store.models import Run, RunStatus, Supervisor, Worker, utcnow
 
 CFG = {"dataset": "mnist", "epochs": 3, "seed": 0}
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from sqlmodel import select
 
-from app.db.engine import read_session
-from app.db.models import Experiment, Run
+from store.engine import read_session
+from store.models import Experiment, Run
 from worker.loop import Worker
 
 SMALL = {

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from app.db.engine import read_session, write_session
-from app.db.models import (
+from store.engine import read_session, write_session
+from store.models import (
     ArtifactBlob,
     Change,
     Checkpoint,
@@ -54,8 +54,8 @@ def rows_of(engine, model, run_ids):
 def test_delete_removes_everything_of_the_experiment_and_nothing_else(request, settings, storage):
     from fastapi.testclient import TestClient
 
-    from app.db.engine import get_engine
     from app.main import create_app
+    from store.engine import get_engine
 
     if storage == "db on postgresql":
         settings.database_url = request.getfixturevalue("pg_url")
@@ -127,7 +127,7 @@ def test_a_database_of_revision_0002_keeps_its_rows_and_stops_reusing_ids(tmp_pa
     from alembic import command
     from alembic.config import Config
 
-    from app.db.engine import MIGRATIONS, get_engine
+    from store.engine import MIGRATIONS, get_engine
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     import sqlalchemy
@@ -168,7 +168,7 @@ def test_a_database_of_revision_0002_keeps_its_rows_and_stops_reusing_ids(tmp_pa
             (2, "newest", "", ""),
         ]
         assert conn.exec_driver_sql("SELECT count(*) FROM change").scalar() == 2
-    from app.db import queue
+    from store import queue
 
     assert queue.delete_experiment(engine, 2) is not None
     again = queue.create_experiment(engine, "new", {"dataset": "mnist", "epochs": 1}, [("a", {})])

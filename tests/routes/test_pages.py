@@ -5,8 +5,8 @@ import re
 
 from sqlmodel import select
 
-from app.db.engine import read_session
-from app.db.models import Experiment
+from store.engine import read_session
+from store.models import Experiment
 
 FORM = {
     "name": "",

@@ -3,7 +3,7 @@ reference arm follows its rule (Original; else a sweep's zero arm; else the firs
 
 import pytest
 
-from app.db import queue
+from store import queue
 from tests.routes.test_api import SMALL
 from worker.loop import Worker
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from app.db import procs, queue
-from app.db.engine import write_session
-from app.db.models import Supervisor, Worker, utcnow
+from store import procs, queue
+from store.engine import write_session
+from store.models import Supervisor, Worker, utcnow
 
 CFG = {"dataset": "mnist", "epochs": 5, "seed": 0}
 FAR = "another-boot/pid:[1]"  # a node other than this one: judged by its heartbeat only
@@ -101,7 +101,7 @@ def test_a_supervisor_that_gave_up_says_why(client, engine):
 
 
 def test_a_resumed_arms_card_says_what_the_resume_cost(client, engine):
-    from app.db import feed
+    from store import feed
 
     exp = queue.create_experiment(engine, "x", {**CFG, "epochs": 10}, [("a", {})])
     first = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))

@@ -174,8 +174,8 @@ def test_cpu_groups_only_as_many_arms_as_the_cache_holds(monkeypatch, tmp_path):
 def test_the_worker_claims_a_group_no_larger_than_the_limit(settings, monkeypatch, tmp_path):
     # A cache that holds two arms of this network: of five queued arms the worker takes two
     # together and leaves three queued for itself or another worker.
-    from app.db import queue
-    from app.db.engine import get_engine
+    from store import queue
+    from store.engine import get_engine
     from worker.loop import Worker
 
     config = {"train_per_class": 5, "val_per_class": 5, "epochs": 1, "hidden": 500}

@@ -6,8 +6,8 @@ import time
 
 import torch
 
-from app.db import feed, queue
-from app.db.engine import get_engine
+from store import feed, queue
+from store.engine import get_engine
 from worker import loop
 from worker.config import TrainConfig
 from worker.loop import Worker, _Writer

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from app.db import bins
+from store import bins
 from worker.stats import NEAR_ZERO, _float32_bound, histograms, layer_stats, weight_figures
 
 

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from app.db import bins
+from store import bins
 from tests.conftest import needs_real_mnist
 from worker.checkpoint import final_files
 from worker.config import TrainConfig

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, update
 from sqlmodel import Session, select
 
-from app.db import bins
-from app.db.engine import read_session, write_session
-from app.db.models import Change, EpochMetric, Histogram, Run, RunState, utcnow
-from app.db.queue import HELD, Claim, fenced_run, held_params
+from store import bins
+from store.engine import read_session, write_session
+from store.models import Change, EpochMetric, Histogram, Run, RunState, utcnow
+from store.queue import HELD, Claim, fenced_run, held_params
 
 METRIC_FIELDS = (
     "train_loss",

@@ -77,7 +77,7 @@ class Run(SQLModel, table=True):
     resumed_after: int | None = None
     retrain_through: int | None = None
     # Per weight matrix, the half-range of its level-0 histogram bins, fixed from the initial
-    # weights (so equal across arms); see app.db.bins.
+    # weights (so equal across arms); see store.bins.
     hist_bases: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -110,7 +110,7 @@ class Histogram(SQLModel, table=True):
     run_id: int = Field(foreign_key="run.id", index=True)
     epoch: int
     layer: str
-    level: int = 0  # the bins are app.db.bins.edges(run.hist_bases[layer], level)
+    level: int = 0  # the bins are store.bins.edges(run.hist_bases[layer], level)
     counts: list[int] = Field(sa_column=Column(JSON, nullable=False))
 
 
@@ -168,13 +168,13 @@ class Change(SQLModel, table=True):
 
 class Worker(SQLModel, table=True):
     """A running worker process: it heartbeats while it lives (idle or training) and deletes its
-    row when it exits; rows of dead ones are pruned by whoever sweeps (app.db.queue)."""
+    row when it exits; rows of dead ones are pruned by whoever sweeps (store.queue)."""
 
     id: str = Field(primary_key=True)
     host: str
     pid: int
     device: str
-    # Where the pid means something (app.db.procs.node) and when that process started: a reader
+    # Where the pid means something (store.procs.node) and when that process started: a reader
     # on the same node sees at once that the process is gone. None: not known.
     node: str | None = None
     pid_start: int | None = Field(default=None, sa_column=Column(BigInteger))  # clock ticks

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from app.db.models import ArtifactBlob, Checkpoint
+from store.models import ArtifactBlob, Checkpoint
 
 FORMATS = ("pt", "safetensors")
 

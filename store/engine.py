@@ -21,7 +21,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
-from app.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 BUSY_TIMEOUT_MS = 30_000
 SQLITE_PAGE_SIZE = 16_384

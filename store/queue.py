@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, DateTime, Engine, and_, bindparam, delete, update
 from sqlmodel import Session, col, select
 
-from app.db import procs
-from app.db.engine import read_session, write_session, writer
-from app.db.models import (
+from store import procs
+from store.engine import read_session, write_session, writer
+from store.models import (
     ArtifactBlob,
     Change,
     Checkpoint,
@@ -83,7 +83,7 @@ def register_worker(
     pid_start: int | None = None,
     worker_id: str | None = None,
 ) -> str:
-    """A worker's row; node and pid_start (app.db.procs) let sweepers on its node see at once
+    """A worker's row; node and pid_start (store.procs) let sweepers on its node see at once
     that its process is gone. worker_id: register again under that id (the row was pruned while
     the worker could not heartbeat)."""
     worker_id = worker_id or f"{host}-{pid}-{uuid.uuid4().hex[:6]}"

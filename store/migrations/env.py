@@ -1,9 +1,9 @@
-"""Alembic environment: runs on the connection app.db.engine.migrate hands it (write-locked)."""
+"""Alembic environment: runs on the connection store.engine.migrate hands it (write-locked)."""
 
 from alembic import context
 from sqlmodel import SQLModel
 
-from app.db import models  # noqa: F401  (the tables)
+from store import models  # noqa: F401  (the tables)
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -14,7 +14,7 @@ def run() -> None:
     if connection is None:  # `alembic` on the command line: connect from the settings
         from sqlalchemy import create_engine
 
-        from app.settings import Settings
+        from store.settings import Settings
 
         connection = create_engine(Settings().db_url).connect()
     context.configure(

@@ -1,1 +1,0 @@
-"""The database layer: all the web server and the worker share. Imports neither web nor torch."""
