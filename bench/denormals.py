@@ -4,8 +4,8 @@ Three tutorial arms (Original, Lasso, Ridge) train 16 epochs at batch 32 in a ch
 way: the float mode is per thread and torch's intra-op threads copy it when they start, so one
 process cannot switch it back and forth. The two run in rounds, in alternating order. Printed per
 round: the mean epoch time (epoch 1 left out) each way and their ratio, for all epochs and for
-epochs 9-16, where denormals had appeared here; and how far the two ways' final losses and
-accuracies are apart. Run: python -m bench.denormals [rounds]
+epochs 9-16, where the weights have had time to decay into denormals; and how far the two ways'
+final losses and accuracies are apart. Run: python -m bench.denormals [rounds]
 """
 
 import json

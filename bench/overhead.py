@@ -14,22 +14,20 @@ in the next run's first epoch, which is left out (a seventh of the commits, 0.03
 
 Per round, each way trains RUNS experiments of EPOCHS epochs one after another, each with fresh
 tensors (the worker claims the queued experiments in turn); each run's first epoch (claim, set-up,
-warm-up) is left out. Several short runs a round, not one long one: the speed of a run varies
-from run to run more than from epoch to epoch, so a round of one run (30 epochs) read 0.915-1.067
-in an A/A run (24 rounds), and in an A/A run of five 6-epoch runs a round the runs' ratios
-varied by 2.5 % (standard deviation) and the rounds' by 0.7 % (Intel Xeon VM, 2026-11-26).
-Resume states are spaced as in one long run within a round: each run's writer takes up the
-spacing where the last one left it, on the worker's own clock (it stops while it waits for a
-turn). Each round's worker is a new process, so each round keeps the costliest state, a process's
-first (fresh memory: page faults across the snapshot and SQLite's copy of the blob, and the
-epoch beside its commit trains 50-70 ms longer), where a worker that lives
-for many runs pays most of that once (its later states faulted 0-2,300 pages). Ten runs a round
-(about 26 s of training) keep two states, the first and a cheaper one; five kept only the first.
-The first state still weighs more here than in a worker that has run for a while.
-The round's figure is the ratio of the two ways' total epoch time, so an epoch that keeps a resume
-state cannot hide; the median round is printed with its 95 % confidence interval, and the median
-of all the rounds' epoch pairs beside it. Then each part of the measuring path alone, as CPU time
-per epoch: what it takes from training, whatever the drift does.
+warm-up) is left out. Several short runs a round, not one long one: the speed of a run varies from
+run to run more than from epoch to epoch, and averaging several runs a round narrows the rounds'
+spread where one long run would not (docs/PERFORMANCE.md, Method). Resume states are spaced as in
+one long run within a round: each run's writer takes up the spacing where the last one left it, on
+the worker's own clock (it stops while it waits for a turn). Each round's worker is a new process,
+so each round keeps the costliest state, a process's first (fresh memory: page faults across the
+snapshot and SQLite's copy of the blob, and the epoch beside its commit trains longer), where a
+worker that lives for many runs pays most of that once. RUNS is chosen so that a round keeps at
+least two states, the first and a cheaper one; the first state still weighs more here than in a
+worker that has run for a while, so the figure errs high. The round's figure is the ratio of the
+two ways' total epoch time, so an epoch that keeps a resume state cannot hide; the median round is
+printed with its 95 % confidence interval, and the median of all the rounds' epoch pairs beside it.
+Then each part of the measuring path alone, as CPU time per epoch: what it takes from training,
+whatever the drift does.
 With --control both ways are the bare loop (an A/A run): what the method reads where there is
 nothing to find, the noise floor against which the on/off ratio is read on the day's machine.
 Run: python -m bench.overhead [rounds] [--resume-every-epoch] [--control]
@@ -66,7 +64,7 @@ EXPERIMENT = {
     "seed": 0,
 }
 ARMS = [("Original", {}), ("Lasso", {"l1": 1e-4}), ("Ridge", {"l2": 1e-3})]
-RUNS = 10  # per way and round: 10 x 6 measured epochs, about 26 s of training
+RUNS = 10  # per way and round: enough training for the round to keep two resume states
 
 
 def arms(epochs: int) -> list[TrainConfig]:

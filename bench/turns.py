@@ -2,14 +2,14 @@
 once.
 
 Whole runs back to back cannot resolve a few per cent on the machines this project runs on: the
-development VMs switch between speeds for tens of seconds at a time (the same bare loop measured
-440 ms an epoch, then 900 ms, then 440 ms again, switching within a run), so two 15-second runs
-next to each other often run at different speeds. In turns, the ways' epochs alternate: the
-parent hands a turn to one process, which trains one epoch (and whatever its way does after one)
-and hands it back, then to the next. Epochs compared are a second apart, and a switch of speed
-spoils one pair of them, not a round. Each process has its own intra-op threads and float mode, so
-ways that differ in process-wide settings (denormals) compare too. While a process waits for its
-turn it sleeps on a pipe; its caches are cold when its turn comes, the other way's as much.
+development VMs switch between speeds for tens of seconds at a time (up to twofold, within a run),
+so two 15-second runs next to each other often run at different speeds. In turns, the ways' epochs
+alternate: the parent hands a turn to one process, which trains one epoch (and whatever its way
+does after one) and hands it back, then to the next. Epochs compared are a second apart, and a
+switch of speed spoils one pair of them, not a round. Each process has its own intra-op threads and
+float mode, so ways that differ in process-wide settings (denormals) compare too. While a process
+waits for its turn it sleeps on a pipe; its caches are cold when its turn comes, the other way's as
+much.
 
 A way is a function run in the child: `way(turn, *args)`. It prepares what it needs, calls
 turn.begin() before its first epoch and turn.end() after each, and returns a picklable result.

@@ -93,7 +93,7 @@ def migrate(engine: Engine) -> None:
 
 
 def _json_loads(text: str | bytes):
-    """JSON columns read with orjson (several times faster: a large experiment's curves are
+    """JSON columns read with orjson, the faster parser (a large experiment's curves are
     hundreds of thousands of stored floats); the standard library's reader for what only it
     accepts, such as the NaN that json.dumps writes."""
     try:

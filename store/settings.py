@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         False,
         description="torch.compile each training step's model (forward and backward). Meant for "
         "CUDA and longer runs; compiling takes tens of seconds first, and on a CPU this network "
-        "trains slower for it (bench/options.py: 0.6x of the default engine).",
+        "trains slower for it (bench/options.py compares the two).",
     )
     lockstep: bool = Field(
         True, description="Train compatible arms of an experiment as one computation."

@@ -55,8 +55,8 @@ def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """x: (B, C, H, W) floats through theta: (B, 2, 3) from affine_matrices, zero fill outside the
     image. The same as affine_grid + grid_sample, but the sampling
     grid is one matrix multiply of a cached base grid by every image's matrix side by side:
-    affine_grid rebuilds its base grid on every call and multiplies it in a batched GEMM with an
-    inner dimension of 3, which was half of a batch's augmentation on the CPU."""
+    affine_grid would rebuild its base grid on every call and multiply it in a batched GEMM with
+    an inner dimension of 3, which on the CPU costs as much as the sampling itself."""
     b, _, h, w = x.shape
     base = _base_grid(h, w, x.device, x.dtype)  # (H*W, 3): output pixel centres, homogeneous
     side_by_side = theta.to(x.dtype).permute(2, 0, 1).reshape(3, b * 2)  # [k, image * 2 + j]

@@ -63,8 +63,8 @@ def snapshot(state: Any) -> bytearray:
     safetensors blob, its tensors copied straight from the live ones into it.
 
     This copy is the snapshot: the training thread takes it and training may then change the
-    tensors. No clone first and no pickling after (torch.save on the writer thread cost 10-25 ms
-    of CPU a three-arm state, holding the GIL that training needs, and a second 14 MB copy); the
+    tensors. No clone first and no pickling after: torch.save on the writer thread would hold the
+    GIL that training needs for as long as it serializes, and make a second copy of the state; the
     writer only stores the blob. Everything but the tensors goes into the header's metadata as
     JSON, so reading it back runs no pickle."""
     tensors: list[torch.Tensor] = []

@@ -107,7 +107,7 @@ def _histogram(w64: torch.Tensor, base: float, max_abs: float) -> tuple[int, lis
     """The counts of a flat float64 tensor, which it overwrites."""
     level = bins.level_for(base, max_abs)
     r, half = base * 2**level, bins.BINS // 2
-    # The bin of each weight, arithmetically (a binary search over the edges costs 3x more):
+    # The bin of each weight, arithmetically (no search over the edges: the bins are uniform):
     # bin i holds edges[i] <= w < edges[i+1], edges[i] = r * (2i / BINS - 1), so it is
     # floor(w * half / r) + half. The floor, not a truncation of w shifted to positive values:
     # shifting first rounds a weight within an ulp below 0 (or an exact 0, for some r) into the
