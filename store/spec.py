@@ -121,7 +121,7 @@ def override(base: Setting, label: str, help: str, short: str, group: Group) -> 
     )
 
 
-LAMBDA = {"ge": 0.0, "le": 1.0}
+LAMBDA = {"ge": 0, "le": 1}
 OPTIMIZER = Setting(
     "optimizer",
     Kind.choice,
