@@ -14,16 +14,13 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.schemas import ExperimentIn, RunIn, SweepIn
-from store.spec import SPEC, Group, Kind, Setting, Spec
+from store.spec import SPEC, Group, Kind, Setting, Spec, number
 
 ARM_FIELD = re.compile(r"^runs\.(\d{1,2})\.(\w+)$")
 
 
 def _attr(value: float | None) -> str | None:
-    """A bound as an input's attribute: 2147483647 whole, 0.05 as written."""
-    if value is None:
-        return None
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return None if value is None else number(value)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ one entry in SETTINGS plus its use in training.
 Pure Python: both the web side and the worker import it (tests/test_boundary.py).
 """
 
+import json
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -238,7 +239,7 @@ ARM_SETTINGS: tuple[Setting, ...] = (
         Kind.float,
         0.0,
         "L1 lambda",
-        "Penalty strength; 0 turns it off.",
+        "L1 penalty strength: adds lambda·Σ|W| over weight matrices to the loss; 0 turns it off.",
         Scope.arm,
         Group.arm,
         short="L1 λ",
@@ -250,7 +251,7 @@ ARM_SETTINGS: tuple[Setting, ...] = (
         Kind.float,
         0.0,
         "L2 lambda",
-        "Penalty strength; 0 turns it off.",
+        "L2 penalty strength: adds lambda·ΣW² over weight matrices to the loss; 0 turns it off.",
         Scope.arm,
         Group.arm,
         short="L2 λ",
@@ -473,12 +474,27 @@ METRIC_NAMES = tuple(m.name for m in EPOCH_METRICS)
 STAT_NAMES = tuple(m.name for m in LAYER_STATS)
 
 
+def number(value: float) -> str:
+    """A bound as people write it: 2147483647 whole, 0.05 as is."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _bounds(s: Setting) -> str:
-    low = f"≥ {s.ge:g}" if s.ge is not None else f"> {s.gt:g}" if s.gt is not None else ""
-    high = f"≤ {s.le:g}" if s.le is not None else f"< {s.lt:g}" if s.lt is not None else ""
     if s.choices:
         return ", ".join(f"`{k}`" for k in s.choices)
-    return ", ".join(p for p in (low, high) if p)
+    if s.kind == Kind.bool:
+        return "`true`, `false`"
+    marks = (("≥", s.ge), (">", s.gt), ("≤", s.le), ("<", s.lt))
+    bounds = ", ".join(f"{mark} {number(v)}" for mark, v in marks if v is not None)
+    if s.kind == Kind.floats:
+        return f"up to {s.max_items} values, each {bounds}"
+    return bounds
+
+
+def _default(s: Setting) -> str:
+    if s.overrides:
+        return "as the experiment"
+    return json.dumps(s.default).strip('"')
 
 
 def _applies(s: Setting) -> str:
@@ -497,9 +513,13 @@ def settings_table(spec: Spec = SPEC) -> str:
         "|---|---|---|---|---|---|",
     ]
     for s in spec.settings:
-        default = "as the experiment" if s.overrides else "null" if s.default is None else s.default
+        meaning = (s.help or s.label).replace("|", r"\|")  # a bare pipe would end the cell
         rows.append(
-            f"| `{s.name}` | {'arm' if s.per_arm else 'experiment'} | `{default}` | "
-            f"{_bounds(s)} | {_applies(s)} | {s.help or s.label} |"
+            f"| `{s.name}` | {'arm' if s.per_arm else 'experiment'} | `{_default(s)}` | "
+            f"{_bounds(s)} | {_applies(s)} | {meaning} |"
         )
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m store.spec > table.md: the settings table for the docs
+    print(settings_table(), end="")

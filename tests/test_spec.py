@@ -187,3 +187,10 @@ def test_measurement_names_are_the_stored_and_served_ones():
 def test_run_models_share_one_base_and_statuses_one_enum():
     assert set(RunBase.model_fields) <= set(RunPublic.model_fields)
     assert set(RunStatusName.__args__) == {s.value for s in RunStatus}
+
+
+def test_the_settings_table_has_one_row_of_six_cells_per_setting():
+    rows = S.settings_table().splitlines()[2:]
+    assert len(rows) == len(S.SPEC.settings)
+    for row in rows:
+        assert len(re.findall(r"(?<!\\)\|", row)) == 7, row  # pipes in text are escaped
