@@ -194,3 +194,8 @@ def test_the_settings_table_has_one_row_of_six_cells_per_setting():
     assert len(rows) == len(S.SPEC.settings)
     for row in rows:
         assert len(re.findall(r"(?<!\\)\|", row)) == 7, row  # pipes in text are escaped
+
+
+def test_sweeps_vary_arm_settings():
+    arm = {s.name for s in S.SPEC.arm}
+    assert set(S.SWEEPS) - {"mix"} <= arm and S.LINEAR_SWEEPS <= set(S.SWEEPS)
