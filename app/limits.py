@@ -1,25 +1,31 @@
-"""How much work an experiment asks for, checked against REGLAB_MAX_WORK before it is stored."""
+"""How much work an experiment asks for, checked against REGLAB_MAX_WORK before it is stored.
+
+Image shapes, classes and split sizes are the spec's dataset facts (store.spec.DATASETS).
+"""
 
 from app.schemas import ExperimentIn
-
-# Training split sizes when an experiment asks for all of it (train_per_class: null).
-FULL_TRAIN = {"mnist": 60_000, "fashion_mnist": 60_000, "kmnist": 60_000, "cifar10": 50_000}
-IMAGE = {"cifar10": (3, 32)}  # (channels, side); the MNIST family is (1, 28)
+from store.spec import DATASET
 
 
 def parameter_count(body: ExperimentIn) -> int:
-    channels, side = IMAGE.get(body.dataset, (1, 28))
-    h = body.hidden
+    data = DATASET[body.dataset]
+    channels, height, width = data.shape
+    h, classes = body.hidden, data.classes
     if body.model == "cnn":
-        flat = 64 * (side // 4) ** 2
-        return (channels * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (flat * h + h) + h * 10
-    first = channels * side * side * h + h
-    return first + (body.depth - 1) * (h * h + h) + h * 10
+        flat = 64 * (height // 4) * (width // 4)
+        return (channels * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (flat * h + h) + h * classes
+    first = channels * height * width * h + h
+    return first + (body.depth - 1) * (h * h + h) + h * classes
+
+
+def training_images(body: ExperimentIn) -> int:
+    """Images per epoch: train_per_class of every class, or the whole training split."""
+    data = DATASET[body.dataset]
+    return body.train_per_class * data.classes if body.train_per_class else data.train_size
 
 
 def work(body: ExperimentIn) -> float:
-    images = body.train_per_class * 10 if body.train_per_class else FULL_TRAIN[body.dataset]
-    return float(parameter_count(body)) * images * body.epochs * len(body.runs)
+    return float(parameter_count(body)) * training_images(body) * body.epochs * len(body.runs)
 
 
 def over_budget(body: ExperimentIn, ceiling: float) -> str | None:

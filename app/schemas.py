@@ -1,10 +1,16 @@
-"""API models with bounds, shared by the JSON API and the HTML form (one set of rules)."""
+"""API models with bounds, shared by the JSON API and the HTML form (one set of rules).
+
+The experiment's and the arms' settings come from the spec (store.spec): `api_models` builds
+ExperimentIn and RunIn from it; the rules between settings (unique arm names, sweeps, per-layer
+list lengths) are written once here, in the models' bases.
+"""
 
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -13,21 +19,38 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-DATASETS = {
-    "mnist": "MNIST",
-    "fashion_mnist": "FashionMNIST",
-    "kmnist": "KMNIST",
-    "cifar10": "CIFAR-10",
-}
-MODELS = {"mlp": "Fully connected", "cnn": "Small CNN"}
-OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
-PRECISIONS = {"fp32": "fp32", "bf16": "bf16 mixed (GPU)"}
+from store.models import RunBase, RunStatus
+from store.spec import (
+    DERIVED_METRICS,
+    EPOCH_METRICS,
+    LINEAR_SWEEPS,
+    MAX_ARMS,
+    SPEC,
+    SWEEPS,
+    Kind,
+    Setting,
+    Spec,
+)
+
+DATASETS = dict(SPEC.get("dataset").choices or {})
+MODELS = dict(SPEC.get("model").choices or {})
+OPTIMIZERS = dict(SPEC.get("optimizer").choices or {})
+PRECISIONS = dict(SPEC.get("precision").choices or {})
 # One line each on how the optimizer's weight_decay differs from a penalty in the loss.
+WEIGHT_DECAY_NOTES = {
+    "sgd": "SGD: weight_decay adds wd·w to the gradient, the same as an L2 penalty of wd/2·ΣW².",
+    "adam": "Adam: weight_decay is added to the gradient before Adam's rescaling (coupled), "
+    "so large-gradient weights decay less than an exact L2 penalty would suggest.",
+    "adamw": "AdamW: weight decay is decoupled, w ← w − lr·wd·w after the Adam step, "
+    "whatever the gradient's scale; it is not the gradient of any penalty.",
+}
+
 WEIGHT_DECAY_NOTES = {
     "sgd": "SGD: weight_decay adds wd·w to the gradient, the same as an L2 penalty of wd/2·ΣW².",
     "adam": "Adam: weight_decay is added to the gradient before Adam's rescaling (coupled), "
@@ -78,8 +101,12 @@ ArmName = Annotated[
     ),
     BeforeValidator(plain_name),
 ]
-Lambda = Annotated[float, Field(ge=0, le=1, description="Penalty strength; 0 turns it off.")]
-MAX_LAYERS = 9
+ExperimentName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=80),
+    BeforeValidator(plain_name),
+]
+BOUNDS = ("ge", "gt", "le", "lt")
 
 
 class Strict(BaseModel):
@@ -87,64 +114,28 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class RunIn(Strict):
-    """One arm: its regularization. Zero everywhere is the unregularized Original."""
+def setting_field(s: Setting) -> tuple[Any, Any]:
+    """A setting as a pydantic field: its type, default, bounds and description."""
+    bounds = {k: v for k in BOUNDS if (v := getattr(s, k)) is not None}
+    kind: Any
+    if s.kind == Kind.floats:
+        kind = list[Annotated[float, Field(**bounds)]]  # bounds apply to each value
+        bounds = {"max_length": s.max_items} if s.max_items is not None else {}
+    elif s.kind == Kind.choice:
+        kind = Literal[tuple(s.choices or ())]
+    else:
+        kind = {Kind.int: int, Kind.float: float, Kind.bool: bool}[s.kind]
+    if s.nullable:
+        kind = kind | None
+    return kind, Field(s.default, description=s.help or None, **bounds)
 
-    name: ArmName
-    l1: Lambda = 0.0
-    l2: Lambda = 0.0
-    l1_layers: list[Lambda] | None = Field(
-        None,
-        max_length=MAX_LAYERS,
-        description="Per weight matrix L1 lambdas, in model order; replaces l1 when given.",
-    )
-    l2_layers: list[Lambda] | None = Field(
-        None,
-        max_length=MAX_LAYERS,
-        description="Per weight matrix L2 lambdas, in model order; replaces l2 when given.",
-    )
-    penalize_bias: bool = Field(
-        False, description="Penalize biases and normalization parameters too (default: weights)."
-    )
-    prox_l1: Lambda = Field(
-        0.0,
-        description="Proximal L1: soft-threshold weights by lr·lambda after each step.",
-    )
-    weight_decay: Lambda = Field(0.0, description="The optimizer's weight_decay.")
-    optimizer: Literal["adam", "adamw", "sgd"] | None = Field(
-        None, description="Overrides the experiment's optimizer for this arm."
-    )
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout p after each hidden activation.")
-    batchnorm: bool = Field(False, description="Batch normalization before each hidden activation.")
-    augment: bool = Field(False, description="Augment training batches (never validation data).")
-    aug_flip: bool = Field(True, description="Random horizontal flip (with augment).")
-    aug_rotate: float = Field(15.0, ge=0, le=180, description="Rotation within ±degrees.")
-    aug_scale: float = Field(
-        0.8, ge=0.05, le=1, description="Random resized crop: smallest area fraction kept."
-    )
+
+class ArmRules(Strict):
+    """What every arm model has besides its settings (app.schemas.api_models adds those)."""
 
     def arm_config(self) -> dict[str, Any]:
         """What the worker merges over the experiment's config (unset overrides left out)."""
         return self.model_dump(exclude={"name"}, exclude_none=True)
-
-
-def tutorial_arms() -> list[RunIn]:
-    return [
-        RunIn(name="Original"),
-        RunIn(name="Lasso", l1=1e-4),
-        RunIn(name="Ridge", l2=1e-3),
-    ]
-
-
-SWEEP_PARAMS = {
-    "l2": "L2 λ (Ridge)",
-    "l1": "L1 λ (Lasso)",
-    "prox_l1": "proximal L1 λ",
-    "weight_decay": "weight decay",
-    "dropout": "dropout p",
-    "mix": "λ of L1 on layer 1 and L2 on layer 2",
-}
-MAX_ARMS = 16
 
 
 class SweepIn(Strict):
@@ -152,7 +143,7 @@ class SweepIn(Strict):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
 
-    param: Literal["l2", "l1", "prox_l1", "weight_decay", "dropout", "mix"] = "l2"
+    param: Literal[tuple(SWEEPS)] = "l2"  # type: ignore[valid-type]
     from_: float = Field(1e-6, alias="from", ge=0, le=1, description="First grid value.")
     to: float = Field(1e-1, ge=0, le=1, description="Last grid value.")
     points: int = Field(9, ge=2, le=MAX_ARMS - 1)
@@ -160,7 +151,7 @@ class SweepIn(Strict):
 
     @model_validator(mode="after")
     def _range(self) -> "SweepIn":
-        if self.param == "dropout":
+        if self.param in LINEAR_SWEEPS:
             if self.to >= 1:
                 raise ValueError("dropout p must stay below 1")
         elif self.from_ <= 0:
@@ -171,7 +162,7 @@ class SweepIn(Strict):
 
     def values(self) -> list[float]:
         n = self.points
-        if self.param == "dropout":
+        if self.param in LINEAR_SWEEPS:
             grid = [self.from_ + (self.to - self.from_) * i / (n - 1) for i in range(n)]
         else:
             ratio = math.log(self.to / self.from_)
@@ -181,11 +172,15 @@ class SweepIn(Strict):
             grid = [0.0, *grid]
         return grid
 
-    def arm(self, value: float) -> "RunIn":
+    def arm_fields(self, value: float) -> dict[str, Any]:
+        """The arm of one grid value, as the arm model's fields."""
         label = f"{value:.3g}" if value else "0"
         if self.param == "mix":
-            return RunIn(name=f"mix={label}", l1_layers=[value, 0.0], l2_layers=[0.0, value])
-        return RunIn(name=f"{self.param}={label}", **{self.param: value})
+            return {"name": f"mix={label}", "l1_layers": [value, 0.0], "l2_layers": [0.0, value]}
+        return {"name": f"{self.param}={label}", self.param: value}
+
+    def arm(self, value: float) -> "RunIn":
+        return RunIn(**self.arm_fields(value))
 
 
 def weight_matrices(model: str, depth: int) -> list[str]:
@@ -195,47 +190,15 @@ def weight_matrices(model: str, depth: int) -> list[str]:
     return [f"linear_{i}" for i in range(1, depth + 2)]
 
 
-class ExperimentIn(Strict):
-    """An experiment: shared settings plus the arms to compare. Defaults: the tutorial."""
+class ExperimentRules(Strict):
+    """What every experiment model has besides its settings: the rules between them."""
 
-    name: (
-        Annotated[
-            str,
-            StringConstraints(strip_whitespace=True, max_length=80),
-            BeforeValidator(plain_name),
-        ]
-        | None
-    ) = None
-    dataset: Literal["mnist", "fashion_mnist", "kmnist", "cifar10"] = "mnist"
-    train_per_class: int | None = Field(
-        100, ge=1, le=6000, description="Training images per class; null for the whole split."
-    )
-    val_per_class: int | None = Field(
-        300, ge=1, le=1000, description="Validation images per class from the test split."
-    )
-    model: Literal["mlp", "cnn"] = Field("mlp", description="mlp: the tutorial's network.")
-    hidden: int = Field(500, ge=1, le=4096, description="Width of the hidden layer(s).")
-    depth: int = Field(1, ge=1, le=MAX_LAYERS - 1, description="Hidden layers (mlp).")
-    epochs: int = Field(20, ge=1, le=200)
-    batch_size: int = Field(32, ge=1, le=4096)
-    lr: float = Field(1e-3, gt=0, le=1)
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum.")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    precision: Literal["fp32", "bf16"] = Field(
-        "fp32",
-        description="bf16: mixed precision (autocast) in training's forward and backward; "
-        "weights, optimizer and evaluation stay fp32. Fast on GPUs with bfloat16 (Ampere and "
-        "later); slower on most CPUs.",
-    )
-    runs: list[RunIn] = Field(default_factory=tutorial_arms, min_length=1, max_length=MAX_ARMS)
-    sweep: SweepIn | None = Field(
-        None, description="Expand into one arm per grid value (instead of listing runs)."
-    )
+    arm_model: ClassVar[type[ArmRules]]
+    layer_lists: ClassVar[tuple[str, ...]]  # the arms' per weight matrix lists
 
-    @field_validator("runs")
+    @field_validator("runs", check_fields=False)
     @classmethod
-    def _unique_names(cls, runs: list[RunIn]) -> list[RunIn]:
+    def _unique_names(cls, runs: list[Any]) -> list[Any]:
         seen: set[str] = set()
         for run in runs:
             key = run.name.casefold()
@@ -245,7 +208,7 @@ class ExperimentIn(Strict):
         return runs
 
     @model_validator(mode="after")
-    def _expand_sweep(self) -> "ExperimentIn":
+    def _expand_sweep(self) -> Any:
         if self.sweep is None:
             return self
         if "runs" in self.model_fields_set:
@@ -255,15 +218,15 @@ class ExperimentIn(Strict):
         values = self.sweep.values()
         if len(values) > MAX_ARMS:
             raise ValueError(f"a sweep makes at most {MAX_ARMS} arms")
-        self.runs = [self.sweep.arm(v) for v in values]
+        self.runs = [self.arm_model(**self.sweep.arm_fields(v)) for v in values]
         return self
 
     @model_validator(mode="after")
-    def _per_layer_lengths(self) -> "ExperimentIn":
+    def _per_layer_lengths(self) -> Any:
         layers = weight_matrices(self.model, self.depth)
         errors = []
         for i, run in enumerate(self.runs):
-            for key in ("l1_layers", "l2_layers"):
+            for key in self.layer_lists:
                 values = getattr(run, key)
                 if values is not None and len(values) != len(layers):
                     errors.append(
@@ -304,41 +267,70 @@ class ExperimentIn(Strict):
         head = f"{data}, {size}, {self.epochs} ep"
         if self.sweep is not None:
             sw = self.sweep
-            return f"{head}: {SWEEP_PARAMS[sw.param]} sweep {sw.from_:g} to {sw.to:g}"
+            return f"{head}: {SWEEPS[sw.param]} sweep {sw.from_:g} to {sw.to:g}"
         names = [r.name for r in self.runs]
         if len(names) > 4:
             names = [*names[:3], f"{len(names) - 3} more"]
         return f"{head}: " + " vs ".join(names)
 
 
-RunStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+def tutorial(arm_model: type[ArmRules]) -> Callable[[], list[Any]]:
+    """The default arms: the tutorial's Original, Lasso and Ridge."""
+
+    def arms() -> list[Any]:
+        return [
+            arm_model(name="Original"),
+            arm_model(name="Lasso", l1=1e-4),
+            arm_model(name="Ridge", l2=1e-3),
+        ]
+
+    return arms
 
 
-class RunPublic(BaseModel):
+def api_models(spec: Spec) -> tuple[Any, Any]:
+    """(the arm model, the experiment model) of a spec: its settings with their types, defaults,
+    bounds and descriptions, over the rules above."""
+    arm_model = create_model(
+        "RunIn",
+        __base__=ArmRules,
+        __doc__="One arm: its regularization. Zero everywhere is the unregularized Original.",
+        __module__=__name__,
+        name=(ArmName, ...),
+        **{s.name: setting_field(s) for s in spec.arm},
+    )
+    runs = Field(default_factory=tutorial(arm_model), min_length=1, max_length=MAX_ARMS)
+    sweep = Field(None, description="Expand into one arm per grid value (instead of listing runs).")
+    experiment_model = create_model(
+        "ExperimentIn",
+        __base__=ExperimentRules,
+        __doc__="An experiment: shared settings plus the arms to compare. Defaults: the tutorial.",
+        __module__=__name__,
+        name=(ExperimentName | None, None),
+        **{s.name: setting_field(s) for s in spec.shared},
+        runs=(list[arm_model], runs),
+        sweep=(SweepIn | None, sweep),
+    )
+    experiment_model.arm_model = arm_model
+    experiment_model.layer_lists = tuple(s.name for s in spec.arm if s.kind == Kind.floats)
+    return arm_model, experiment_model
+
+
+RunIn, ExperimentIn = api_models(SPEC)
+SWEEP_PARAMS = SWEEPS
+
+
+def tutorial_arms() -> list[Any]:
+    return tutorial(RunIn)()
+
+
+RunStatusName = Literal[tuple(s.value for s in RunStatus)]  # type: ignore[valid-type]
+
+
+class RunPublic(RunBase):
+    """A run as the API shows it: the stored fields (store.models.RunBase) and what is derived."""
+
     id: int
-    experiment_id: int
-    name: str
-    status: RunStatusName
-    config: dict[str, Any]
-    attempts: int
-    epochs_done: int
-    epochs_total: int
-    device: str | None
-    worker_id: str | None
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    heartbeat_at: datetime | None
-    interruption: str | None = Field(
-        None, description='Why its last attempt was taken back, e.g. "its worker stopped".'
-    )
-    resumed_after: int | None = Field(
-        None, description="The epoch its latest attempt resumed after (0: from the start)."
-    )
-    retrain_through: int | None = Field(
-        None, description="The epochs after resumed_after, through this one, are trained again."
-    )
+    status: RunStatusName  # type: ignore[valid-type]
     eta_seconds: float | None = Field(None, description="Estimated time left while running.")
     sweep_value: float | None = Field(None, description="This arm's value of the swept parameter.")
     checkpoint_url: str | None = Field(None, description="Set once the final checkpoint exists.")
@@ -451,18 +443,13 @@ class ComparePublic(BaseModel):
     shared: dict[str, Any] = Field(description="Settings equal in every run")
 
 
-class EpochPublic(BaseModel):
-    epoch: int
-    train_loss: float = Field(description="Data loss (cross-entropy), mean over the epoch.")
-    penalty: float = Field(description="Regularization term, lambda included, mean over the epoch.")
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    gap: float = Field(description="train_acc - val_acc")
-    lr: float
-    epoch_time: float
-    samples_per_s: float
-    layers: dict[str, dict[str, float]]
+EpochPublic = create_model(
+    "EpochPublic",
+    __module__=__name__,
+    epoch=(int, ...),
+    **{m.name: (float, Field(description=m.help)) for m in EPOCH_METRICS + DERIVED_METRICS},
+    layers=(dict[str, dict[str, float]], ...),
+)
 
 
 class MetricsPublic(BaseModel):

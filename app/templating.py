@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from app.forms import FORM
 from app.presets import PRESETS
 from app.schemas import (
     DATASETS,
@@ -99,4 +100,5 @@ templates.env.globals["MODELS"] = MODELS
 templates.env.globals["PRECISIONS"] = PRECISIONS
 templates.env.globals["SWEEP_PARAMS"] = SWEEP_PARAMS
 templates.env.globals["WEIGHT_DECAY_NOTES"] = WEIGHT_DECAY_NOTES
+templates.env.globals["FORM"] = FORM
 templates.env.globals["PRESETS"] = {key: label for key, (label, _) in PRESETS.items()}

@@ -45,7 +45,42 @@ class Experiment(SQLModel, table=True):
     tags: str = ""
 
 
-class Run(SQLModel, table=True):
+class RunBase(SQLModel):
+    """One arm of an experiment as stored and as the API shows it (app.schemas.RunPublic)."""
+
+    experiment_id: int = Field(foreign_key="experiment.id", index=True)
+    name: str
+    # The arm's own settings (penalties...); the worker merges them over the experiment's.
+    config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: RunStatus = Field(default=RunStatus.queued, index=True)
+    attempts: int = 0
+    epochs_done: int = 0
+    epochs_total: int
+    device: str | None = None
+    worker_id: str | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    # Why its last attempt was taken back, and what the attempt after it did: resumed after this
+    # epoch (0: from the start) and trained again the epochs after it, through retrain_through.
+    # The page says so.
+    interruption: str | None = Field(
+        default=None,
+        description='Why its last attempt was taken back, e.g. "its worker stopped".',
+    )
+    resumed_after: int | None = Field(
+        default=None,
+        description="The epoch its latest attempt resumed after (0: from the start).",
+    )
+    retrain_through: int | None = Field(
+        default=None,
+        description="The epochs after resumed_after, through this one, are trained again.",
+    )
+
+
+class Run(RunBase, table=True):
     """One arm of an experiment, and the queue entry that trains it."""
 
     # The home page's status filter asks, per experiment, whether a run in a given status exists.
@@ -55,33 +90,12 @@ class Run(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    experiment_id: int = Field(foreign_key="experiment.id", index=True)
-    name: str
-    # The arm's own settings (penalties...); the worker merges them over the experiment's.
-    config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    status: RunStatus = Field(default=RunStatus.queued, index=True)
-    attempts: int = 0
-    worker_id: str | None = None
     # A fresh token per claim: every write by the worker is conditioned on it (fencing).
     claim_token: str | None = None
-    heartbeat_at: datetime | None = None
     cancel_requested: bool = False
-    epochs_done: int = 0
-    epochs_total: int
-    device: str | None = None
-    error: str | None = None
-    # Why its last attempt was taken back ("its worker stopped", "its worker shut down", "its
-    # worker went silent"), and what the attempt after it did: resumed after this epoch (0: from
-    # the start) and trained again the epochs after it, through retrain_through. The page says so.
-    interruption: str | None = None
-    resumed_after: int | None = None
-    retrain_through: int | None = None
     # Per weight matrix, the half-range of its level-0 histogram bins, fixed from the initial
     # weights (so equal across arms); see store.bins.
     hist_bases: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
-    created_at: datetime = Field(default_factory=utcnow)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
 
 
 class EpochMetric(SQLModel, table=True):

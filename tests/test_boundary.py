@@ -20,6 +20,10 @@ print(','.join(bad))
         ("app.cli", {"torch", "torchvision", "worker"}),
         ("store.queue", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
         ("store.feed", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
+        (
+            "store.spec",
+            {"torch", "fastapi", "starlette", "worker", "app", "sqlalchemy", "pydantic"},
+        ),
         ("worker.loop", {"fastapi", "starlette", "sse_starlette", "uvicorn", "jinja2"}),
         ("worker.__main__", {"fastapi", "starlette", "sse_starlette", "uvicorn", "jinja2"}),
     ],

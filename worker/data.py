@@ -10,19 +10,22 @@ from pathlib import Path
 import torch
 from torchvision import datasets
 
+from store import spec
+
 DATASETS: dict[str, type[datasets.VisionDataset]] = {
     "mnist": datasets.MNIST,
     "fashion_mnist": datasets.FashionMNIST,
     "kmnist": datasets.KMNIST,
     "cifar10": datasets.CIFAR10,
 }
-NUM_CLASSES = 10  # every dataset above
-IMAGE_SHAPES = {  # (channels, height, width), known before a dataset is loaded
-    "mnist": (1, 28, 28),
-    "fashion_mnist": (1, 28, 28),
-    "kmnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-}
+# Known before a dataset is loaded, from the spec (store.spec.DATASETS): (channels, height,
+# width) and the number of classes of each.
+IMAGE_SHAPES = {d.key: d.shape for d in spec.DATASETS}
+CLASSES = {d.key: d.classes for d in spec.DATASETS}
+# The models' output width while every dataset has the same number of classes; a dataset with
+# another number needs the models built with CLASSES[dataset] instead.
+assert len(set(CLASSES.values())) == 1, "datasets differ in classes: use CLASSES[dataset]"
+NUM_CLASSES = next(iter(CLASSES.values()))
 # The files torchvision's MNIST-style loaders read from <root>/<ClassName>/raw/.
 RAW_FILES = (
     "train-images-idx3-ubyte",

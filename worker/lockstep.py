@@ -41,17 +41,9 @@ from worker.train import (
     timed_snapshot,
 )
 
-# The arm's own treatment; everything else must be equal for arms to share a computation.
-ARM_FIELDS = {
-    "arm",
-    "l1",
-    "l2",
-    "l1_layers",
-    "l2_layers",
-    "penalize_bias",
-    "prox_l1",
-    "weight_decay",
-}
+# The arm's own treatment (store.spec: the settings with lockstep=True, and the arm's name);
+# everything else must be equal for arms to share a computation.
+ARM_FIELDS = TrainConfig.lockstep_fields
 
 
 def lockstep_key(cfg: TrainConfig) -> tuple | None:
