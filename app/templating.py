@@ -18,6 +18,8 @@ from app.schemas import (
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
+# The page script's ES modules (static/js/, entry main.js): base.html preloads every one.
+SCRIPT_MODULES = sorted(p.name for p in (STATIC_DIR / "js").glob("*.js"))
 
 
 def duration(seconds: float | None) -> str:
@@ -94,6 +96,7 @@ templates.env.filters["treatments"] = treatments
 templates.env.filters["duration"] = duration
 templates.env.filters["lam"] = lam
 templates.env.filters["setting"] = setting
+templates.env.globals["SCRIPT_MODULES"] = SCRIPT_MODULES
 templates.env.globals["DATASETS"] = DATASETS
 templates.env.globals["OPTIMIZERS"] = OPTIMIZERS
 templates.env.globals["MODELS"] = MODELS

@@ -45,13 +45,24 @@ def page(browser):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    # The content security policy must not have to block anything the page itself does.
-    page.on(
-        "console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None
-    )
+    # The content security policy must not have to block anything the page itself does, and
+    # every script module must load (a missing one is only a console error, not a page error).
+    page.on("console", lambda m: errors.append(m.text) if script_trouble(m) else None)
     yield page
     context.close()
-    assert errors == [], f"JavaScript or CSP errors on the page: {errors}"
+    assert errors == [], f"JavaScript, module or CSP errors on the page: {errors}"
+
+
+def script_trouble(message) -> bool:
+    if "Content Security Policy" in message.text:
+        return True
+    if message.type != "error":
+        return False
+    # Not htmx's own logs (a request that fails as the test's server stops), which come from
+    # the vendored script too: a file under /static/ that failed to load, or a module's error.
+    url = message.location.get("url", "")
+    failed = message.text.startswith("Failed to load") and "/static/" in url
+    return failed or "module" in message.text.lower()
 
 
 def chart_points(page, chart_id: str) -> int:
@@ -175,9 +186,11 @@ def check_epoch_scrubber(page):
     assert slider.input_value() == "1" and not page.locator("#epoch-follow").is_checked()
     # Exact zeros get a marker at 0 with their count (faked here: these arms have none).
     zeros = page.evaluate(
-        """() => { for (const run of Live.runs.values())
+        """async () => { const {Live} = await import('/static/js/live.js');
+                   const {drawHistograms} = await import('/static/js/histograms.js');
+                   for (const run of Live.runs.values())
                      run.metrics[0].layers['linear_1.weight'].zero_frac = 0.25;
-                   Live.drawHistograms();
+                   drawHistograms(Live);
                    return document.getElementById('hist-linear_1_weight').data
                      .filter(t => t.mode === 'markers').map(t => [t.x[0], t.hovertemplate]); }"""
     )
@@ -267,6 +280,34 @@ def test_sweep_page_draws_the_path_as_arms_finish_epochs(page, processes):
     with page.expect_download() as info:
         page.click("#best-download")
     assert info.value.suggested_filename.endswith(".pt")
+
+
+def test_pages_load_their_modules_with_a_clean_console(browser, processes):
+    """The home, experiment and compare pages: every script module loads and runs, and the
+    console shows no error at all (of any kind, not only the scripts')."""
+    import httpx
+
+    url = processes.server()
+    r = httpx.post(f"{url}/api/experiments", json={"epochs": 1, "hidden": 16})
+    assert r.status_code == 201, r.text
+    exp = r.json()
+    runs = ",".join(str(run["id"]) for run in exp["runs"][:2])
+    tab = browser.new_page()
+    errors, loaded = [], []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.on("console", lambda m: errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    tab.on("response", lambda r: loaded.append(r.url) if "/static/js/" in r.url else None)
+    tab.goto(url)
+    tab.click('[data-action="add-arm"]')  # static/js/form.js is wired
+    tab.wait_for_selector('input[name="runs.3.name"]')
+    for path in (f"/experiments/{exp['id']}", f"/compare?runs={runs}"):
+        tab.goto(url + path)  # static/js/live.js and charts.js draw, even before any epoch
+        tab.wait_for_function("() => Array.isArray(document.getElementById('chart-loss').data)")
+        tab.wait_for_selector("#hist-tools", state="attached")
+    tab.close()
+    modules = sorted(p.name for p in (ROOT / "static" / "js").glob("*.js"))
+    assert sorted({u.rsplit("/", 1)[1] for u in loaded}) == modules
+    assert errors == [], errors
 
 
 def test_api_docs_work_offline_under_the_csp(page, client_url):

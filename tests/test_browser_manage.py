@@ -243,4 +243,5 @@ def test_the_chosen_arm_and_chart_options_live_in_the_url(page, processes):  # n
     page.goto(page.url)  # the link, opened again, shows the same view
     assert page.input_value("#sweep-arm") == str(chosen["id"])
     assert page.input_value("#extra-stat") == "epoch_time"
-    assert page.evaluate("() => Live.pinned") == chosen["id"]
+    pinned = "async () => (await import('/static/js/live.js')).Live.pinned"
+    assert page.evaluate(pinned) == chosen["id"]

@@ -317,7 +317,7 @@ def test_cross_site_writes_are_refused(client, engine):
 
 
 def test_security_headers_on_every_answer(client):
-    for path in ("/", "/api/experiments", "/static/app.js", "/api/experiments/999"):
+    for path in ("/", "/api/experiments", "/static/js/main.js", "/api/experiments/999"):
         h = client.get(path).headers
         assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff"
         assert "script-src 'self'" in h["content-security-policy"]

@@ -7,6 +7,7 @@ from sqlmodel import select
 
 from store.engine import read_session
 from store.models import Experiment
+from tests.conftest import ROOT
 
 FORM = {
     "name": "",
@@ -55,10 +56,29 @@ def test_vendored_static_files_are_served(client):
         "/static/vendor/htmx-2.0.11.min.js",
         "/static/vendor/htmx-ext-sse-2.2.4.min.js",
         "/static/vendor/plotly-basic-4.1.1.min.js",
-        "/static/app.js",
+        "/static/js/main.js",
         "/static/app.css",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_the_page_script_is_es_modules_all_preloaded_and_all_served(client):
+    """base.html loads static/js/main.js as a module and preloads every module; each import in
+    each module names a file there (a missing one would break the whole page script)."""
+    html = client.get("/").text
+    assert '<script type="module" src="/static/js/main.js"></script>' in html
+    assert 'src="/static/app.js"' not in html
+    js = ROOT / "static" / "js"
+    modules = sorted(p.name for p in js.glob("*.js"))
+    assert re.findall(r'<link rel="modulepreload" href="/static/js/([^"]+)">', html) == modules
+    for name in modules:
+        r = client.get(f"/static/js/{name}")
+        assert r.status_code == 200 and "javascript" in r.headers["content-type"], name
+        for imported in re.findall(r'^import .* from "\./([^"]+)";$', r.text, re.M):
+            assert imported in modules, (name, imported)
+    assert set(modules) - {"main.js"} <= {
+        m for name in modules for m in re.findall(r'from "\./([^"]+)"', (js / name).read_text())
+    }  # every module is imported by another (none is left out of the page)
 
 
 def test_valid_form_creates_the_experiment_and_redirects(client, engine):

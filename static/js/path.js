@@ -1,0 +1,90 @@
+// A sweep's regularization path: each arm's latest epoch against the swept value (log axis for
+// lambdas, linear for dropout p), the zero arm as a dotted reference line, the best arm starred.
+// Clicking a point picks its arm for the curves and histograms below.
+import {layout, react} from "./plot.js";
+
+const PATH_CHARTS = ["path-acc", "path-loss", "path-gap", "path-weights", "path-sparsity"];
+
+// The traces' builders for the arms' points `pts` ([run, latest metrics] sorted by value).
+function pathTraces(pts, zm) {
+  const xs = pts.map(([run]) => run.value);
+  const series = (key, name, color, dash, pick = (m) => m[key]) => ({
+    x: xs, y: pts.map(([, m]) => pick(m)), name, type: "scatter", mode: "lines+markers",
+    line: {color, dash}, customdata: pts.map(([run]) => run.id), text: pts.map(([run]) => run.name),
+    hovertemplate: "%{text}: %{y:.4g}<extra>" + name + "</extra>"});
+  const refLine = (key, name, color, pick = (m) => m[key]) => zm && xs.length ? [{
+    x: [xs[0], xs[xs.length - 1]], y: [pick(zm), pick(zm)], name: `${name} at 0`, type: "scatter",
+    mode: "lines", line: {color, dash: "dot", width: 1}, hoverinfo: "name+y"}] : [];
+  return {series, refLine};
+}
+
+function drawPathCharts(live, pts, zm, best) {
+  const {series, refLine} = pathTraces(pts, zm);
+  const isLog = live.sweep.param !== "dropout";
+  const xaxis = {title: {text: live.sweepLabel || "swept value"}, type: isLog ? "log" : "linear"};
+  const at = (title, ytitle, extra) => layout(title, ytitle, extra, live.epochTick());
+  const bestMark = best ? pts.filter(([run]) => run.id === best.id).map(([run, m]) => ({
+    x: [run.value], y: [m.val_acc], name: `best: ${run.name}`, type: "scatter", mode: "markers",
+    marker: {symbol: "star", size: 16, color: "#d4a017"}, hoverinfo: "name+y"})) : [];
+  react("path-acc", [series("val_acc", "validation", "#1f77b4", "solid"),
+    series("train_acc", "training", "#1f77b4", "dash"), ...refLine("val_acc", "validation", "#1f77b4"),
+    ...bestMark], at("Accuracy against the swept value", "accuracy", {xaxis, percent: true}));
+  react("path-loss", [series("val_loss", "validation", "#d62728", "solid"),
+    series("train_loss", "training (data term)", "#d62728", "dash"),
+    ...refLine("val_loss", "validation", "#d62728")],
+    at("Loss against the swept value", "cross-entropy", {xaxis}));
+  react("path-gap", [series("gap", "gap", "#2ca02c", "solid"), ...refLine("gap", "gap", "#2ca02c")],
+    at("Generalization gap against the swept value", "train − validation accuracy", {xaxis, percent: true}));
+  const layers = live.weightLayers();
+  const dashes = ["solid", "dot", "dash", "dashdot"];
+  react("path-weights", layers.map((layer, i) => series("", layer.replace(".weight", ""),
+    "#9467bd", dashes[i % 4], (m) => m.layers[layer]?.mean_abs)),
+    at("Mean |w| per weight matrix (the coefficient path)", "mean |w|", {xaxis}));
+  react("path-sparsity", layers.flatMap((layer, i) => [
+    series("", `${layer.replace(".weight", "")} exact zeros`, "#ff7f0e", dashes[i % 4],
+           (m) => m.layers[layer]?.zero_frac),
+    series("", `${layer.replace(".weight", "")} |w| < 1e-3`, "#8c564b", dashes[i % 4],
+           (m) => m.layers[layer]?.near_zero_frac)]),
+    at("Sparsity against the swept value", "fraction of weights", {xaxis, percent: true}));
+}
+
+function listenForPicks(live) {  // once per chart: a clicked point pins its arm
+  for (const id of PATH_CHARTS) {
+    const el = document.getElementById(id);
+    if (el && !el.__clicks) {
+      el.__clicks = true;
+      el.on("plotly_click", (ev) => {
+        const runId = ev.points[0]?.customdata;
+        if (!runId) return;
+        live.pinned = runId;
+        document.getElementById("sweep-arm").value = String(runId);
+        document.getElementById(`run-${runId}`)?.scrollIntoView({behavior: "smooth", block: "nearest"});
+        live.draw();
+      });
+    }
+  }
+}
+
+function showBest(live, best) {  // the arm picker's default, the note and the checkpoint link
+  const pick = document.getElementById("sweep-arm");
+  if (pick && live.pinned === null && best) pick.value = String(best.id);
+  const link = document.getElementById("best-download");
+  const bestRun = best && live.runs.get(best.id);
+  const url = best && document.querySelector(`#run-${best.id} a.download`)?.getAttribute("href");
+  document.getElementById("best-arm").textContent = bestRun
+    ? `Best so far: ${bestRun.name}, validation accuracy ${best.m.val_acc.toFixed(4)} (epoch ${best.m.epoch}).`
+    : "The best arm is marked ★ once arms have finished epochs.";
+  if (link) { link.hidden = !url; if (url) link.href = url; }
+}
+
+export function drawPath(live) {
+  const isLog = live.sweep.param !== "dropout";
+  const pts = [...live.runs.values()].map((run) => [run, live.latest(run)])
+    .filter(([run, m]) => m && (run.value > 0 || !isLog)).sort((a, b) => a[0].value - b[0].value);
+  const zero = [...live.runs.values()].find((r) => r.value === 0);
+  const zm = zero && isLog ? live.latest(zero) : null;
+  const best = live.best();
+  drawPathCharts(live, pts, zm, best);
+  listenForPicks(live);
+  showBest(live, best);
+}

@@ -1,0 +1,51 @@
+// The verdict table (templates/_verdict.html): each arm against the reference arm, from
+// /api/experiments/{id}/summary; built as nodes, never as HTML (arm names are the user's text).
+import {fmtDiff, fmtValue} from "./format.js";
+
+const VERDICT_COLUMNS = [  // [field, fraction?]: fractions print as "87.6 %", differences in points
+  ["final_val_acc", true], ["best_val_acc", true], ["final_gap", true],
+  ["final_mean_abs", false], ["final_near_zero_frac", true], ["dead_units", true]];
+
+function cell(summary, arm, key, fraction) {
+  const td = document.createElement("td");
+  td.className = "num";
+  td.dataset.col = key;
+  let text = fmtValue(arm[key], fraction);
+  if (key === "best_val_acc" && arm.best_epoch) text += ` (ep. ${arm.best_epoch})`;
+  // Every arm that ties with the best is marked: the API names one of them.
+  const best = summary.arms.find((a) => a.run_id === summary.best[key]);
+  if (best && arm[key] === best[key] && summary.arms.length > 1) { td.classList.add("best"); text = "★ " + text; }
+  td.append(text);
+  if (arm.run_id !== summary.reference && arm.vs_reference[key] !== null) {
+    const diff = document.createElement("span");
+    diff.className = "diff";
+    diff.textContent = fmtDiff(arm.vs_reference[key], fraction);
+    td.append(diff);
+  }
+  return td;
+}
+
+function row(summary, arm, runs) {
+  const tr = document.createElement("tr");
+  tr.dataset.run = arm.run_id;
+  if (arm.run_id === summary.reference) tr.className = "reference";
+  const name = document.createElement("td");
+  const swatch = document.createElement("span");
+  swatch.className = "swatch";
+  swatch.style.background = runs.get(arm.run_id)?.color || "";
+  name.append(swatch, " ", arm.name);
+  const epochs = document.createElement("td");
+  epochs.className = "num";
+  epochs.textContent = arm.status === "succeeded" ? String(arm.epochs_done) : `${arm.epochs_done} (${arm.status})`;
+  tr.append(name, epochs);
+  for (const [key, fraction] of VERDICT_COLUMNS) tr.append(cell(summary, arm, key, fraction));
+  return tr;
+}
+
+export function drawVerdict(summary, runs) {
+  const body = document.getElementById("verdict-rows");
+  if (!body || !summary.arms.length) return;
+  const ref = summary.arms.find((a) => a.run_id === summary.reference);
+  document.getElementById("verdict-ref").textContent = ref ? `(${ref.name})` : "";
+  body.replaceChildren(...summary.arms.map((arm) => row(summary, arm, runs)));
+}
