@@ -17,8 +17,8 @@ import sys
 from bench.common import DATA, header, summary
 from bench.turns import Turn, in_turns
 from worker.config import TrainConfig
-from worker.lockstep import group_limit, train_lockstep
-from worker.train import flush_denormals, load_data, pick_device
+from worker.lockstep import group_limit
+from worker.train import flush_denormals, load_data, pick_device, train
 
 EPOCHS = 3
 
@@ -35,7 +35,7 @@ def trained(turn: Turn, cfgs: list[TrainConfig]) -> None:
     device = pick_device()
     data = load_data(cfgs[0], DATA, False, device)
     turn.begin()
-    train_lockstep(cfgs, *data, device, report=lambda reports: turn.end())
+    train(cfgs, *data, device, report=lambda reports: turn.end(), stacked=True)
 
 
 def compare(label: str, cfgs: list[TrainConfig], rounds: int) -> None:

@@ -20,8 +20,7 @@ from torch import nn
 
 from bench.common import DATA, header, timed
 from worker.config import TrainConfig
-from worker.lockstep import train_lockstep
-from worker.train import epoch_order, load_data
+from worker.train import epoch_order, load_data, train
 
 PARAMS = 784 * 500 + 500 + 500 * 10
 EPOCHS = 16
@@ -87,7 +86,7 @@ def main() -> None:
         events.append(("sgemm", sgemm_rate()))
 
     # One arm, as a worker trains it: the stacked engine with its hand-written backward.
-    train_lockstep([cfg], *data, device, report=between_epochs)
+    train([cfg], *data, device, report=between_epochs, stacked=True)
     rates = [r for k, r in events if k == "sgemm"]
     rate = statistics.median(rates)
     print(

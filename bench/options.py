@@ -12,7 +12,6 @@ import torch
 
 from bench.common import DATA, header
 from worker.config import TrainConfig
-from worker.lockstep import train_lockstep
 from worker.train import load_data, pick_device, train
 
 EPOCHS = 6
@@ -30,13 +29,18 @@ def compare(batch: int, device: torch.device) -> None:
     data = load_data(cfg, DATA, False, device)
 
     def engine(c, compile_model=False):
-        return lambda rep: train_lockstep(
-            [c], *data, device, report=lambda r: rep(r[0]), compile_model=compile_model
+        return lambda rep: train(
+            [c],
+            *data,
+            device,
+            report=lambda r: rep(r[0]),
+            compile_model=compile_model,
+            stacked=True,
         )
 
     options = {
         "engine (default)": engine(cfg),
-        "autograd loop": lambda rep: train(cfg, *data, device, report=rep),
+        "autograd loop": lambda rep: train([cfg], *data, device, report=lambda r: rep(r[0])),
         "engine + compile": engine(cfg, compile_model=True),
         "bf16 autocast": engine(dataclasses.replace(cfg, precision="bf16")),
     }

@@ -47,10 +47,10 @@ from store.engine import get_engine
 from store.settings import Settings
 from worker.config import TrainConfig
 from worker.data import as_float
-from worker.lockstep import Lockstep, train_lockstep
+from worker.lockstep import StackedEngine
 from worker.loop import CANCEL_CHECK_S, RESUME_COST_RATIO, Worker, _Writer
 from worker.stats import weight_figures
-from worker.train import flush_denormals, load_data, pick_device
+from worker.train import flush_denormals, load_data, pick_device, train
 
 EXPERIMENT = {
     "dataset": "mnist",
@@ -81,12 +81,13 @@ def bare_run(data, device, epochs: int) -> tuple[list[float], list]:
     """The three arms on the bare loop in one run: epoch times from epoch 2 on, and the arms'
     results (bench/denormals.py)."""
     stamps = []
-    results = train_lockstep(
+    results = train(
         arms(epochs),
         *data,
         device,
         measure=False,
         report=lambda reports: stamps.append(time.perf_counter()),
+        stacked=True,
     )
     return intervals(stamps), results
 
@@ -99,7 +100,7 @@ def bare_way(turn: Turn, runs: int, epochs: int) -> None:
     turn.begin()
     for _ in range(runs):
         data = load_data(arms(epochs)[0], DATA, False, device)
-        train_lockstep(arms(epochs), *data, device, measure=False, report=lambda r: turn.end())
+        train(arms(epochs), *data, device, measure=False, report=lambda r: turn.end(), stacked=True)
 
 
 def worker_way(turn: Turn, runs: int, epochs: int, resume_every: float | str, home: Path) -> int:
@@ -167,16 +168,16 @@ def parts(data, device, epoch_ms: float) -> None:
     claims = [first, *queue.claim_more(engine, worker, first, [2, 3])]
     cfgs = [TrainConfig.from_dict(c.config) for c in claims]
     reports = []
-    train_lockstep(
+    train(
         [TrainConfig.from_dict({**c.to_dict(), "epochs": 1}) for c in cfgs],
         *data,
         device,
         report=reports.append,
         keep_resume=True,
+        stacked=True,
     )
-    ls = Lockstep(cfgs, data[0], device)
-    ls.model.forward_backward(as_float(data[0].x[:32]), data[0].y[:32])
-    ls.step()  # Adam's moments, as a resume state after training holds them
+    ls = StackedEngine(cfgs, data[0], device)
+    ls.step(as_float(data[0].x[:32]), data[0].y[:32])  # Adam's moments, as after training
     epoch = iter(range(1, 10**6))
 
     def commit(with_state: bool) -> None:
@@ -189,7 +190,7 @@ def parts(data, device, epoch_ms: float) -> None:
 
     def measure() -> None:
         for a in range(len(cfgs)):
-            state = ls.model.arm_state(a)
+            state = ls.arm_state(a)
             weight_figures(state, ls.bases)
 
     state_ms = cpu_ms(lambda: [ls.arm_resume(a, 1, {}) for a in range(len(cfgs))], 5)

@@ -20,8 +20,7 @@ from torchvision import datasets, transforms
 from bench.common import DATA, header, summary
 from bench.turns import Turn, in_turns
 from worker.config import TrainConfig
-from worker.lockstep import train_lockstep
-from worker.train import flush_denormals, load_data, pick_device
+from worker.train import flush_denormals, load_data, pick_device, train
 
 ARMS = [("Original", 0.0, 0.0), ("Lasso", 1e-4, 0.0), ("Ridge", 0.0, 1e-3)]
 
@@ -100,7 +99,7 @@ def engine(turn: Turn, epochs: int, augment: bool, val_images: int) -> int:
     cfgs = [TrainConfig(**{**base.to_dict(), "arm": n, "l1": l1, "l2": l2}) for n, l1, l2 in ARMS]
     device = pick_device()
     train_split, val_split = load_data(base, DATA, False, device)
-    train_lockstep(cfgs, train_split, val_split, device, report=lambda reports: turn.end())
+    train(cfgs, train_split, val_split, device, report=lambda reports: turn.end(), stacked=True)
     return len(train_split) * epochs * len(cfgs)
 
 

@@ -29,7 +29,7 @@ from store.settings import Settings
 from worker import checkpoint
 from worker.config import TrainConfig
 from worker.data import DatasetMissing
-from worker.lockstep import group_limit, lockstep_key, train_lockstep
+from worker.lockstep import group_limit, lockstep_key
 from worker.train import EpochReport, Stopped, describe, load_data, pick_device, train
 
 log = logging.getLogger("reglab.worker")
@@ -316,35 +316,20 @@ class Worker:
                 cfgs[0], self.settings.dataset_root, self.settings.download, self.device
             )
             # The stacked engine (with its hand-written backward) trains one arm too, faster
-            # than train()'s autograd loop; train() takes what it cannot (CNNs, dropout, BN).
-            if self.settings.lockstep and lockstep_key(cfgs[0]) is not None:
-                results = train_lockstep(
-                    cfgs,
-                    train_split,
-                    val_split,
-                    self.device,
-                    writer.submit,
-                    should_stop,
-                    on_start,
-                    resume=states if states[0] else None,
-                    keep_resume=writer.state_due,
-                    compile_model=self.settings.compile,
-                )
-            else:
-                results = [
-                    train(
-                        cfgs[0],
-                        train_split,
-                        val_split,
-                        self.device,
-                        lambda r: writer.submit([r]),
-                        should_stop,
-                        on_start,
-                        resume=states[0],
-                        keep_resume=writer.state_due,
-                        compile_model=self.settings.compile,
-                    )
-                ]
+            # than the autograd engine; that one takes what it cannot (CNNs, dropout, BN).
+            results = train(
+                cfgs,
+                train_split,
+                val_split,
+                self.device,
+                writer.submit,
+                should_stop,
+                on_start,
+                resume=states if states[0] else None,
+                keep_resume=writer.state_due,
+                compile_model=self.settings.compile,
+                stacked=self.settings.lockstep and lockstep_key(cfgs[0]) is not None,
+            )
             writer.close()
             for c, cfg, result in zip(claims, cfgs, results, strict=True):
                 files = checkpoint.final_files(

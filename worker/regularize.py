@@ -84,9 +84,23 @@ def prox_params(model: nn.Module, cfg: TrainConfig) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def proximal_l1_step(params: list[torch.Tensor], threshold: float) -> None:
-    """w <- sign(w) * max(|w| - threshold, 0): exact zeros, unlike the subgradient of |w|."""
+    """w <- sign(w) * max(|w| - threshold, 0): exact zeros, unlike the subgradient of |w|.
+    In place, so it may act on one arm's slice of a stacked parameter."""
     for p in params:
         p.copy_(F.softshrink(p, threshold))
+
+
+@torch.no_grad()
+def weight_decay_(w: torch.Tensor, grad: torch.Tensor, wd: float, lr: float, decoupled: bool):
+    """torch.optim's weight decay, for a parameter (or one arm's slice of a stacked one) whose
+    optimizer runs without decay: the stacked engine's arms each have their own. Decoupled
+    (AdamW): the weights shrink by lr * wd before the step; coupled (Adam, SGD): wd * w joins
+    the gradient, an L2 penalty of wd / 2. Call before the optimizer steps; the test holds it
+    equal to torch.optim's own weight_decay."""
+    if decoupled:
+        w.mul_(1 - lr * wd)
+    else:
+        grad.add_(w, alpha=wd)
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -103,10 +117,16 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     return optimizer_for(cfg, groups)
 
 
+def decoupled_decay(cfg: TrainConfig) -> bool:
+    """Whether cfg's optimizer decays weights apart from the gradient (AdamW) or in it."""
+    return cfg.optimizer == "adamw"
+
+
 def optimizer_for(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    """cfg's optimizer over params (tensors or param groups)."""
-    # fused: one kernel over all parameters. Adam is memory-bound; on the CPU the fused step is
-    # about 4x faster than the per-tensor loop, as fast as forward and backward together.
+    """cfg's optimizer over params (tensors or param groups); its weight decay comes from the
+    param groups (make_optimizer) or, when they have none, 0."""
+    # fused: one kernel over all parameters. The step is memory-bound, and the fused kernel
+    # reads and writes each state tensor once where the per-tensor loop makes several passes.
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, fused=True)
     if cfg.optimizer == "adamw":
@@ -114,70 +134,3 @@ def optimizer_for(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, fused=True)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
-
-
-class OptimizerStep:
-    """opt.step() for a fused Adam or AdamW with one parameter group, without torch.optim's
-    per-call Python bookkeeping (a sizeable share of a small network's step at batch 32). It
-    runs the very kernel opt.step() runs, on the optimizer's own state tensors, so results and
-    state_dict() are bitwise the same. Anything else calls opt.step().
-
-    The first call goes through opt.step(), which creates the state; the state must not be
-    replaced afterwards (resume states are loaded before training starts)."""
-
-    def __init__(self, opt: torch.optim.Optimizer):
-        self.opt = opt
-        self.direct: tuple | None = None
-        group = opt.param_groups[0]
-        self.eligible = (
-            type(opt) in (torch.optim.Adam, torch.optim.AdamW)
-            and len(opt.param_groups) == 1
-            and group.get("fused")
-            and not group["amsgrad"]
-            and not group["capturable"]
-            and not group["differentiable"]
-            and not group["maximize"]
-            and not isinstance(group["lr"], torch.Tensor)
-        )
-
-    def __call__(self) -> None:
-        if self.direct is None:
-            self.opt.step()
-            if self.eligible:
-                self._prepare()
-            return
-        params, exp_avgs, exp_avg_sqs, steps, kernel = self.direct
-        group = self.opt.param_groups[0]
-        torch._foreach_add_(steps, 1)
-        kernel(
-            params,
-            [p.grad for p in params],
-            exp_avgs,
-            exp_avg_sqs,
-            [],
-            steps,
-            amsgrad=False,
-            lr=group["lr"],
-            beta1=group["betas"][0],
-            beta2=group["betas"][1],
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            maximize=False,
-        )
-
-    def _prepare(self) -> None:
-        group = self.opt.param_groups[0]
-        params = group["params"]
-        if any(p.grad is None or p not in self.opt.state for p in params):
-            self.eligible = False  # a parameter without a gradient: leave it to torch
-            return
-        states = [self.opt.state[p] for p in params]
-        decoupled = group.get("decoupled_weight_decay", type(self.opt) is torch.optim.AdamW)
-        kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
-        self.direct = (
-            params,
-            [s["exp_avg"] for s in states],
-            [s["exp_avg_sq"] for s in states],
-            [s["step"] for s in states],
-            kernel,
-        )

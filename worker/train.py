@@ -1,14 +1,14 @@
-"""Train one arm: a flat loop over preloaded tensors, reporting once per epoch.
+"""The training loop: every arm of every run goes through `train`.
 
-Controlled comparison: the model is built right after seeding (equal initial weights across arms),
-and each epoch's batch order and augmentation draws come from generators seeded by (seed, epoch),
-the same for every arm. Dropout masks come from the arm's own (seeded) global generator: dropout is
-that arm's treatment. No host-device synchronization inside the step loop: running sums stay on
-the device and are read once per epoch.
+An engine (worker/engines.py) holds the arms' models and optimizers and takes one step of all of
+them per batch; this loop feeds it the epoch's batches, keeps the running sums, and once per epoch
+builds each arm's figures, checks them, measures the weights and reports. Whatever an epoch
+reports (a new measurement, a new metric) is added here, once, for both engines.
+
+Controlled comparison: each epoch's batch order and augmentation draws come from generators seeded
+by (seed, epoch), the same for every arm, so a resumed run continues exactly as it would have.
 """
 
-import contextlib
-import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -17,25 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from worker import checkpoint
 from worker import data as D
 from worker.augment import affine_matrices, epoch_draws, warp
 from worker.config import TrainConfig
-from worker.models import build_model
-from worker.regularize import (
-    OptimizerStep,
-    apply_penalties,
-    make_optimizer,
-    penalty_terms,
-    prox_params,
-    proximal_l1_step,
-)
-from worker.stats import histogram_bases, weight_figures
-
-EVAL_BATCH = 4096
+from worker.engines import AutogradEngine, Engine
+from worker.lockstep import StackedEngine, lockstep_key
+from worker.stats import weight_figures
 
 
 class Stopped(Exception):
@@ -94,72 +83,10 @@ def describe(device: torch.device) -> str:
     return "cpu"
 
 
-def mixed_precision(cfg: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    """Around each training step's forward and loss: bf16 autocast when the experiment asks for
-    it. Weights, gradients and the optimizer stay fp32, and evaluation is never autocast, so a
-    checkpoint reproduces the logged figures either way."""
-    if cfg.precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def compiled(model: nn.Module, compile_model: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model's forward for training steps: torch.compile'd when the worker is asked to
-    (REGLAB_COMPILE); its parameters are the model's own either way."""
-    return torch.compile(model) if compile_model else model
-
-
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The same permutation for every arm of an experiment in a given epoch."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
-
-
-def model_for(cfg: TrainConfig, split: D.Split) -> nn.Module:
-    return build_model(
-        cfg.model,
-        tuple(split.x.shape[1:]),
-        D.NUM_CLASSES,
-        cfg.hidden,
-        cfg.seed,
-        depth=cfg.depth,
-        dropout=cfg.dropout,
-        batchnorm=cfg.batchnorm,
-    )
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, split: D.Split) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy in eval mode (no dropout, running BN statistics)."""
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=split.y.device)
-    correct = torch.zeros((), dtype=torch.int64, device=split.y.device)
-    for i in range(0, len(split), EVAL_BATCH):
-        xb = D.as_float(split.x[i : i + EVAL_BATCH])
-        yb = split.y[i : i + EVAL_BATCH]
-        logits = model(xb)
-        loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
-        correct += (logits.argmax(1) == yb).sum()
-    model.train(was_training)
-    n = len(split)
-    return loss_sum.item() / n, correct.item() / n
-
-
-def resume_state(epoch: int, model: nn.Module, opt, metrics: dict[str, Any]) -> bytearray:
-    """Weights, optimizer and RNG after `epoch`, snapshotted into a resume blob. The batch order
-    and augmentation come from (seed, epoch) generators, so with these a resumed run continues
-    exactly as it would have."""
-    state = {
-        "epoch": epoch,
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "rng": torch.get_rng_state(),
-        "metrics": metrics,
-    }
-    if torch.cuda.is_available():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    return checkpoint.snapshot(state)
 
 
 def timed_snapshot(
@@ -207,85 +134,81 @@ def epoch_batches(
 
 
 def train(
-    cfg: TrainConfig,
+    cfgs: list[TrainConfig],
     train_split: D.Split,
     val_split: D.Split,
     device: torch.device,
-    report: Callable[[EpochReport], None] = lambda r: None,
+    report: Callable[[list[EpochReport]], None] = lambda reports: None,
     should_stop: Callable[[], bool] = lambda: False,
     on_start: Callable[[dict[str, float], int], None] = lambda bases, from_epoch: None,
-    resume: dict[str, Any] | None = None,
+    resume: list[dict[str, Any]] | None = None,
     keep_resume: bool | Callable[[int], bool] = False,
     measure: bool = True,
     compile_model: bool = False,
-) -> TrainResult:
-    """Train cfg.epochs epochs (from `resume`'s epoch on, when given), calling report() after
-    each. keep_resume: attach a resume state to every report (or to those of the epochs for
-    which keep_resume(epoch) says so). measure=False skips the weight
-    statistics and histograms (for benchmarks of their cost). compile_model: see compiled()."""
-    model = model_for(cfg, train_split).to(device)
-    bases = histogram_bases(model.state_dict())  # from the initial weights, resumed or not
-    terms = penalty_terms(model, cfg)
-    prox = prox_params(model, cfg)
-    opt = make_optimizer(cfg, model)
-    opt_step = OptimizerStep(opt)
-    n = len(train_split)
-    result = TrainResult(model=model, epoch=0)
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        # A copy: torch adopts same-device tensors as they are, and would update them in place.
-        opt.load_state_dict(copy.deepcopy(resume["optimizer"]))
-        torch.set_rng_state(resume["rng"])
-        if "cuda_rng" in resume and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(resume["cuda_rng"])
-        result.epoch, result.metrics = resume["epoch"], resume["metrics"]
-    on_start(bases, result.epoch)
-    forward = compiled(model, compile_model)
+    stacked: bool = False,
+) -> list[TrainResult]:
+    """Train the arms cfgs for cfgs[0].epochs epochs (from the epoch of `resume`, one state per
+    arm, when given), calling report() with every arm's EpochReport after each epoch.
 
-    for epoch in range(result.epoch + 1, cfg.epochs + 1):
+    stacked: on the StackedEngine (arms with equal lockstep_key; a lone arm too), else on the
+    AutogradEngine (one arm, any model). keep_resume: attach a resume state to every report (or
+    to those of the epochs for which keep_resume(epoch) says so). measure=False skips the
+    weight statistics and histograms (for benchmarks of their cost). compile_model: see
+    engines.compiled()."""
+    make_engine = StackedEngine if stacked else AutogradEngine
+    engine: Engine = make_engine(cfgs, train_split, device, compile_model)
+    k, n, base = len(cfgs), len(train_split), cfgs[0]
+    # The arms share every batch: they may differ only in their own treatment (ARM_FIELDS).
+    assert all(lockstep_key(c) == lockstep_key(base) for c in cfgs)
+    done, last = 0, [{} for _ in cfgs]  # the last finished epoch, each arm's figures after it
+    if resume is not None:
+        engine.load_resume(resume)
+        done, last = resume[0]["epoch"], [state["metrics"] for state in resume]
+    on_start(engine.bases, done)
+
+    for epoch in range(done + 1, base.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        data_sum = torch.zeros((), dtype=torch.float64, device=device)
-        pen_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
+        data_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        pen_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        correct = torch.zeros(k, dtype=torch.int64, device=device)
         batches = 0
-        for xb, yb in epoch_batches(train_split, cfg, epoch, should_stop):
-            with mixed_precision(cfg, device):
-                logits = forward(xb)
-                data_loss = F.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            data_loss.backward()
-            pen = apply_penalties(terms)  # value and gradient, outside autograd
-            opt_step()
-            if prox:
-                proximal_l1_step(prox, opt.param_groups[0]["lr"] * cfg.prox_l1)
-            data_sum += data_loss.detach()
+        for xb, yb in epoch_batches(train_split, base, epoch, should_stop):
+            data, pen, logits = engine.step(xb, yb)
+            data_sum += data
             if pen is not None:
-                pen_sum += pen.detach()
-            correct += (logits.argmax(1) == yb).sum()
+                pen_sum += pen
+            correct += engine.objective.hits(logits, yb)
             batches += 1
-        val_loss, val_acc = evaluate(model, val_split)
-        train_loss = data_sum.item() / batches
-        if not (math.isfinite(val_loss) and math.isfinite(train_loss)):
+        val_loss, val_acc = engine.evaluate(val_split)
+        train_loss = (data_sum / batches).tolist()
+        bad = [v for v in train_loss + val_loss if not math.isfinite(v)]
+        if bad:
             raise FloatingPointError(
-                f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
-                f"in epoch {epoch}; lower the learning rate or the lambdas"
+                f"the loss became {bad[0]} in epoch {epoch}; lower the learning rate or the lambdas"
             )
         elapsed = time.perf_counter() - t0
-        state = model.state_dict()
-        metrics = {
-            "train_loss": train_loss,
-            "penalty": pen_sum.item() / batches,
-            "train_acc": correct.item() / n,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "lr": opt.param_groups[0]["lr"],
-            "epoch_time": elapsed,
-            "samples_per_s": n / elapsed,
-        }
-        layers, hists = weight_figures(state, bases) if measure else ({}, {})
-        result.epoch, result.metrics = epoch, {**metrics, "layers": layers}
+        penalty, train_acc = (pen_sum / batches).tolist(), (correct.double() / n).tolist()
         wanted = keep_resume(epoch) if callable(keep_resume) else keep_resume
-        blob, took = timed_snapshot(wanted, resume_state, epoch, model, opt, result.metrics)
-        report(EpochReport(epoch, metrics, layers, hists, blob, took))
-    return result
+        reports = []
+        for a in range(k):
+            metrics = {
+                "train_loss": train_loss[a],
+                "penalty": penalty[a],
+                "train_acc": train_acc[a],
+                "val_loss": val_loss[a],
+                "val_acc": val_acc[a],
+                "lr": engine.lr,
+                "epoch_time": elapsed,
+                "samples_per_s": n / elapsed,  # each arm's images per second of the shared run
+            }
+            state = engine.arm_state(a)
+            layers, hists = weight_figures(state, engine.bases) if measure else ({}, {})
+            last[a] = {**metrics, "layers": layers}
+            blob, took = timed_snapshot(wanted, engine.arm_resume, a, epoch, last[a])
+            reports.append(EpochReport(epoch, metrics, layers, hists, blob, took))
+        done = epoch
+        report(reports)
+    return [
+        TrainResult(model, done, metrics)
+        for model, metrics in zip(engine.final_models(), last, strict=True)
+    ]

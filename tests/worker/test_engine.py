@@ -7,9 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import needs_real_mnist
+from tests.worker.arms import alone
 from worker import augment as A
 from worker import train as T
 from worker.config import TrainConfig
+from worker.engines import evaluate
 from worker.models import FullyConnected, SmallCNN, build_model
 from worker.regularize import (
     apply_penalties,
@@ -32,9 +34,7 @@ def tutorial_data(mnist_root):
 
 
 def run(cfg, data, **kw):
-    reports = []
-    result = T.train(cfg, *data, CPU, report=reports.append, **kw)
-    return result, reports
+    return alone(cfg, data, **kw)
 
 
 def small(**kw) -> TrainConfig:
@@ -148,7 +148,7 @@ def test_proximal_l1_makes_exact_zeros_where_the_subgradient_makes_almost_none(t
 def test_evaluation_is_deterministic_with_dropout(data):
     result, reports = run(small(dropout=0.5), data)
     model = result.model
-    first, second = T.evaluate(model, data[1]), T.evaluate(model, data[1])
+    first, second = evaluate(model, data[1]), evaluate(model, data[1])
     assert first == second == (reports[-1].metrics["val_loss"], reports[-1].metrics["val_acc"])
     model.train()  # while in training mode, dropout does change the outputs
     xb = data[1].x[:64].float() / 255
@@ -213,7 +213,7 @@ def test_augmentation_touches_training_batches_only(data, monkeypatch):
     assert max(seen) <= cfg.batch_size
     assert torch.equal(val_split.x, val_before)
     # The reported validation accuracy is that of the untouched validation images.
-    assert T.evaluate(result.model, val_split)[1] == reports[-1].metrics["val_acc"]
+    assert evaluate(result.model, val_split)[1] == reports[-1].metrics["val_acc"]
 
 
 @needs_real_mnist

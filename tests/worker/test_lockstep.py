@@ -6,12 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.worker.arms import CPU, alone, together
 from worker import checkpoint, lockstep
 from worker.config import TrainConfig
-from worker.lockstep import Lockstep, lockstep_key, train_lockstep
-from worker.train import load_data, train
+from worker.lockstep import StackedEngine, lockstep_key
+from worker.train import load_data
 
-CPU = torch.device("cpu")
 BASE = TrainConfig(train_per_class=30, val_per_class=20, epochs=3, hidden=48, batch_size=32)
 ARMS = [
     dataclasses.replace(BASE, arm="original"),
@@ -31,12 +31,7 @@ def data(mnist_root):
 
 
 def one_by_one(cfgs, data):
-    out = []
-    for cfg in cfgs:
-        reports = []
-        result = train(cfg, *data, CPU, report=reports.append)
-        out.append((result, reports))
-    return out
+    return [alone(cfg, data) for cfg in cfgs]
 
 
 def close(a: dict, b: dict, tol=1e-5):
@@ -56,8 +51,7 @@ def test_lockstep_equals_one_by_one(data, optimizer):
         for c in ARMS
     ]
     alone = one_by_one(cfgs, data)
-    per_epoch = []
-    together = train_lockstep(cfgs, *data, CPU, report=per_epoch.append)
+    stacked, per_epoch = together(cfgs, data)
     assert len(per_epoch) == BASE.epochs
     for a, (result, reports) in enumerate(alone):
         for epoch, group in enumerate(per_epoch):
@@ -70,13 +64,13 @@ def test_lockstep_equals_one_by_one(data, optimizer):
             assert abs(ref - got) <= 1e-3 * ref
             continue
         for name, w in result.model.state_dict().items():
-            assert torch.allclose(w, together[a].model.state_dict()[name], atol=1e-5), (a, name)
+            assert torch.allclose(w, stacked[a].model.state_dict()[name], atol=1e-5), (a, name)
 
 
 @pytest.mark.parametrize("depth", [1, 3])
 def test_hand_written_backward_equals_autograd(data, depth):
     cfgs = [dataclasses.replace(BASE, depth=depth, arm=str(i), seed=i) for i in range(3)]
-    model = Lockstep(cfgs, data[0], CPU).model
+    model = StackedEngine(cfgs, data[0], CPU).model
     x, y = data[0].x[:40].float() / 255, data[0].y[:40]
     loss, logits = model.forward_backward(x, y)
     by_hand = {name: p.grad.clone() for name, p in model.named_parameters()}
@@ -98,8 +92,7 @@ def test_hand_written_backward_equals_autograd(data, depth):
 def test_deeper_lockstep_equals_one_by_one(data, depth):
     cfgs = [dataclasses.replace(c, depth=depth) for c in ARMS[:3]]
     alone = one_by_one(cfgs, data)
-    per_epoch = []
-    train_lockstep(cfgs, *data, CPU, report=per_epoch.append)
+    _, per_epoch = together(cfgs, data)
     for (_, reports), arm in zip(alone, range(3), strict=True):
         for mine, theirs in zip(reports, (e[arm] for e in per_epoch), strict=True):
             close(mine.metrics, theirs.metrics)
@@ -108,8 +101,7 @@ def test_deeper_lockstep_equals_one_by_one(data, depth):
 def test_lockstep_with_augmentation_equals_one_by_one(data):
     cfgs = [dataclasses.replace(c, augment=True, aug_rotate=20) for c in ARMS[:3]]
     alone = one_by_one(cfgs, data)
-    per_epoch = []
-    train_lockstep(cfgs, *data, CPU, report=per_epoch.append)
+    _, per_epoch = together(cfgs, data)
     for a, (_result, reports) in enumerate(alone):
         close(reports[-1].metrics, per_epoch[-1][a].metrics)
 
@@ -117,21 +109,14 @@ def test_lockstep_with_augmentation_equals_one_by_one(data):
 def test_resume_states_cross_between_lockstep_and_one_by_one(data):
     cfgs = [ARMS[0], ARMS[2], ARMS[5]]  # no L1 subgradient, so weights compare to 1e-5
     whole = one_by_one(cfgs, data)
-    first = []
-    train_lockstep(
-        [dataclasses.replace(c, epochs=2) for c in cfgs],
-        *data,
-        CPU,
-        report=first.append,
-        keep_resume=True,
-    )
+    _, first = together([dataclasses.replace(c, epochs=2) for c in cfgs], data, keep_resume=True)
     states = [checkpoint.restore(r.resume) for r in first[-1]]
     # An arm stopped in lockstep resumes alone...
-    alone = train(cfgs[1], *data, CPU, resume=states[1])
+    resumed, _ = alone(cfgs[1], data, resume=states[1])
     for name, w in whole[1][0].model.state_dict().items():
-        assert torch.allclose(w, alone.model.state_dict()[name], atol=1e-5), name
+        assert torch.allclose(w, resumed.model.state_dict()[name], atol=1e-5), name
     # ...and arms stopped alone resume in lockstep.
-    rest = train_lockstep(cfgs, *data, CPU, resume=states)
+    rest, _ = together(cfgs, data, resume=states)
     for a in range(3):
         for name, w in whole[a][0].model.state_dict().items():
             assert torch.allclose(w, rest[a].model.state_dict()[name], atol=1e-5), (a, name)

@@ -11,11 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.worker.arms import CPU, alone, together
 from worker.config import TrainConfig
-from worker.lockstep import train_lockstep
-from worker.train import evaluate, load_data, mixed_precision, model_for, train
+from worker.engines import evaluate, mixed_precision, model_for
+from worker.train import load_data
 
-CPU = torch.device("cpu")
 BASE = TrainConfig(train_per_class=20, val_per_class=10, epochs=2, hidden=32, batch_size=32)
 
 
@@ -25,9 +25,7 @@ def data(mnist_root):
 
 
 def run(cfg, data, **kwargs):
-    reports = []
-    result = train(cfg, *data, CPU, report=reports.append, **kwargs)
-    return result, reports
+    return alone(cfg, data, **kwargs)
 
 
 def test_bf16_autocasts_training_but_keeps_weights_and_evaluation_fp32(data):
@@ -56,8 +54,7 @@ def test_bf16_lockstep_agrees_with_bf16_one_by_one(data):
         dataclasses.replace(BASE, precision="bf16", arm="ridge", l2=1e-2),
     ]
     alone = [run(c, data)[1][-1].metrics for c in cfgs]
-    per_epoch = []
-    train_lockstep(cfgs, *data, CPU, report=per_epoch.append)
+    _, per_epoch = together(cfgs, data)
     for a, b in zip(alone, (r.metrics for r in per_epoch[-1]), strict=True):
         # Measured equal to 1e-7; bf16 keeps 8 bits of mantissa, so a rounding flip may show.
         assert abs(a["train_loss"] - b["train_loss"]) < 1e-3

@@ -1,8 +1,7 @@
-import pytest
 import torch
 
 from worker.models import FullyConnected, build_model
-from worker.regularize import OptimizerStep, apply_penalties, penalized
+from worker.regularize import apply_penalties, penalized
 
 
 def penalty(params, l1, l2):
@@ -69,34 +68,3 @@ def test_arms_start_from_identical_weights():
         assert ka == kb and torch.equal(va, vb)
     c = build_model("mlp", (1, 28, 28), 10, 64, seed=4)
     assert not torch.equal(a.linear_1.weight, c.linear_1.weight)
-
-
-@pytest.mark.parametrize(
-    "make, direct",
-    [
-        (lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True), True),
-        (lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1, fused=True), True),
-        (lambda ps: torch.optim.Adam(ps, lr=1e-2, weight_decay=0.1, fused=True), True),
-        (lambda ps: torch.optim.Adam(ps, lr=1e-2, amsgrad=True, fused=True), False),
-        (lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, fused=True), False),
-    ],
-)
-def test_optimizer_step_is_bitwise_opt_step(make, direct):
-    torch.manual_seed(0)
-    reference = [torch.randn(30, 20, requires_grad=True), torch.randn(20, requires_grad=True)]
-    ours = [p.detach().clone().requires_grad_() for p in reference]
-    ref_opt, our_opt = make(reference), make(ours)
-    step = OptimizerStep(our_opt)
-    for _ in range(6):
-        grads = [torch.randn_like(p) for p in reference]
-        for p, q, g in zip(reference, ours, grads, strict=True):
-            p.grad, q.grad = g.clone(), g.clone()
-        ref_opt.step()
-        step()
-    assert (step.direct is not None) == direct  # the fast path is taken where it applies
-    for p, q in zip(reference, ours, strict=True):
-        assert torch.equal(p, q)
-    for a, b in zip(
-        ref_opt.state_dict()["state"].values(), our_opt.state_dict()["state"].values(), strict=True
-    ):
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -7,11 +7,10 @@ import dataclasses
 import pytest
 import torch
 
+from tests.worker.arms import CPU, alone
 from worker import checkpoint
 from worker.config import TrainConfig
-from worker.train import load_data, train
-
-CPU = torch.device("cpu")
+from worker.train import load_data
 
 
 @pytest.fixture(scope="module")
@@ -30,28 +29,13 @@ def test_resumed_run_is_bitwise_the_uninterrupted_one(data, stop_after):
         augment=True,
         l1=1e-4,
     )
-    whole = []
-    straight = train(cfg, *data, CPU, report=whole.append)
-
-    first = []
-    train(
-        dataclasses.replace(cfg, epochs=stop_after),
-        *data,
-        CPU,
-        report=first.append,
-        keep_resume=True,
-    )
+    straight, whole = alone(cfg, data)
+    _, first = alone(dataclasses.replace(cfg, epochs=stop_after), data, keep_resume=True)
     # From the blob the worker stores.
     state = checkpoint.restore(first[-1].resume)
     started_from = []
-    rest = []
-    resumed = train(
-        cfg,
-        *data,
-        CPU,
-        report=rest.append,
-        resume=state,
-        on_start=lambda bases, epoch: started_from.append(epoch),
+    resumed, rest = alone(
+        cfg, data, resume=state, on_start=lambda bases, epoch: started_from.append(epoch)
     )
 
     assert started_from == [stop_after]

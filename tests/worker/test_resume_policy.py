@@ -8,10 +8,11 @@ import torch
 
 from store import feed, queue
 from store.engine import get_engine
+from tests.worker.arms import alone
 from worker import loop
 from worker.config import TrainConfig
 from worker.loop import Worker, _Writer
-from worker.train import load_data, train
+from worker.train import load_data
 
 CONFIG = {"train_per_class": 5, "val_per_class": 5, "epochs": 50, "hidden": 8, "batch_size": 16}
 
@@ -31,8 +32,7 @@ def _writer(settings) -> _Writer:
 def _report_with_state(settings):
     cfg = TrainConfig.from_dict({**CONFIG, "epochs": 1})
     data = load_data(cfg, settings.dataset_root, False, torch.device("cpu"))
-    reports = []
-    train(cfg, *data, torch.device("cpu"), report=reports.append, keep_resume=True)
+    _, reports = alone(cfg, data, keep_resume=True)
     return reports[0]
 
 

@@ -7,13 +7,13 @@ import torch
 
 from store import bins
 from tests.conftest import needs_real_mnist
+from tests.worker.arms import CPU, alone
 from worker.checkpoint import final_files
 from worker.config import TrainConfig
+from worker.engines import evaluate
 from worker.models import build_model
 from worker.stats import histogram_bases, histograms, layer_stats
-from worker.train import Stopped, evaluate, load_data, train
-
-CPU = torch.device("cpu")
+from worker.train import Stopped, load_data
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,7 @@ def tutorial_data(mnist_root):
 
 
 def run(cfg, data, **kw):
-    reports = []
-    result = train(cfg, *data, CPU, report=reports.append, **kw)
-    return result, reports
+    return alone(cfg, data, **kw)
 
 
 def small(**kw) -> TrainConfig:
