@@ -4,11 +4,11 @@ reference arm (Original, or a sweep's zero arm), read from the stored metrics.""
 import re
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.views import sweep_value
-from store import feed
-from store.models import Experiment, Run
+from store import reads
+from store.models import Run
 
 # The figures compared with the reference arm, and which way is better for the table's mark:
 # accuracy up, the gap down (less overfitting); mean |w| down and the near-zero fraction up are
@@ -83,16 +83,14 @@ def reference_arm(runs: list[Run], swept: str | None) -> Run | None:
 
 def experiment_summary(session: Session, experiment_id: int) -> dict[str, Any] | None:
     """Three queries, whatever the number of arms and epochs: the experiment, its runs, and
-    every arm's metrics by column (feed.curves)."""
-    exp = session.get(Experiment, experiment_id)
+    every arm's metrics by column (store.reads.curves)."""
+    exp = reads.experiment(session, experiment_id)
     if exp is None:
         return None
-    runs = list(
-        session.exec(select(Run).where(Run.experiment_id == exp.id).order_by(col(Run.id))).all()
-    )
+    runs = reads.experiment_runs(session, [exp.id])
     sweep = exp.config.get("sweep")
     ref = reference_arm(runs, sweep["param"] if sweep else None)
-    by_run = feed.curves(session, [r.id for r in runs]) if runs else {}
+    by_run = reads.curves(session, [r.id for r in runs]) if runs else {}
     arms = [_arm(run, by_run[run.id]) for run in runs]
     base = next((a for a in arms if ref is not None and a["run_id"] == ref.id), None)
     for arm in arms:

@@ -19,7 +19,7 @@ print(','.join(bad))
         ("app.main", {"torch", "torchvision", "worker"}),
         ("app.cli", {"torch", "torchvision", "worker"}),
         ("store.queue", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
-        ("store.feed", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
+        ("store.reads", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
         ("worker.loop", {"fastapi", "starlette", "sse_starlette", "uvicorn", "jinja2"}),
         ("worker.__main__", {"fastapi", "starlette", "sse_starlette", "uvicorn", "jinja2"}),
     ],
