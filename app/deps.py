@@ -46,6 +46,12 @@ ExperimentId = Annotated[int, Path(ge=1, le=2**62, description="Experiment id")]
 RunId = Annotated[int, Path(ge=1, le=2**62, description="Run id")]
 
 
+def epoch_query(default: str):
+    """The type of an `epoch` query parameter (histograms); `default` says which epoch is shown
+    when none is given."""
+    return Annotated[int | None, Query(ge=1, le=10**6, description=f"Default: {default}")]
+
+
 def not_found(what: str, id_: int) -> HTTPException:
     return HTTPException(status_code=404, detail=f"{what} {id_} not found")
 

@@ -80,9 +80,10 @@ def csv_response(filename: str, header: Sequence[Any], rows: Iterable[Sequence[A
 def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | None:
     """Every arm's every epoch as one table: (header, rows), one row per run and epoch, the
     per-layer statistics as `<layer>.<stat>` columns."""
-    if reads.experiment(session, experiment_id) is None:
+    arms = reads.experiment_arms(session, experiment_id)
+    if arms is None:
         return None
-    runs = reads.experiment_runs(session, [experiment_id])
+    runs = arms[1]
     per_run = [(run, reads.run_metrics(session, run.id)) for run in runs]
     layers: dict[str, list[str]] = {}
     for _, epochs in per_run:

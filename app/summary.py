@@ -84,10 +84,10 @@ def reference_arm(runs: list[Run], swept: str | None) -> Run | None:
 def experiment_summary(session: Session, experiment_id: int) -> dict[str, Any] | None:
     """Three queries, whatever the number of arms and epochs: the experiment, its runs, and
     every arm's metrics by column (store.reads.curves)."""
-    exp = reads.experiment(session, experiment_id)
-    if exp is None:
+    stored = reads.experiment_arms(session, experiment_id)
+    if stored is None:
         return None
-    runs = reads.experiment_runs(session, [exp.id])
+    exp, runs = stored
     sweep = exp.config.get("sweep")
     ref = reference_arm(runs, sweep["param"] if sweep else None)
     by_run = reads.curves(session, [r.id for r in runs]) if runs else {}
@@ -98,9 +98,14 @@ def experiment_summary(session: Session, experiment_id: int) -> dict[str, Any] |
             k: arm[k] - base[k] if base and arm[k] is not None and base[k] is not None else None
             for k in FIGURES
         }
+    return {"reference": ref.id if ref else None, "arms": arms, "best": _best(arms)}
+
+
+def _best(arms: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Per figure, the arm that does best by it (FIGURES says which way is best)."""
     best: dict[str, int | None] = {}
     for key, way in FIGURES.items():
         scored = [a for a in arms if a[key] is not None]
         pick = max if way == "max" else min
         best[key] = pick(scored, key=lambda a: a[key])["run_id"] if scored else None
-    return {"reference": ref.id if ref else None, "arms": arms, "best": best}
+    return best

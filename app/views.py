@@ -103,10 +103,10 @@ def _experiment_public(
 
 
 def get_experiment(session: Session, experiment_id: int) -> ExperimentPublic | None:
-    exp = reads.experiment(session, experiment_id)
-    if exp is None:
+    arms = reads.experiment_arms(session, experiment_id)
+    if arms is None:
         return None
-    runs = reads.experiment_runs(session, [exp.id])
+    exp, runs = arms
     latest = reads.latest_epochs(session, [r.id for r in runs])
     return _experiment_public(exp, runs_public(session, runs), latest)
 
@@ -204,10 +204,10 @@ def experiment_histograms(
 def experiment_input(session: Session, experiment_id: int) -> tuple[ExperimentIn, str] | None:
     """A stored experiment as the input that made it (its arms, or its sweep), and its name: what
     "Run again" launches and "Edit as new" fills the form with. None if there is none."""
-    exp = reads.experiment(session, experiment_id)
-    if exp is None:
+    arms = reads.experiment_arms(session, experiment_id)
+    if arms is None:
         return None
-    runs = reads.experiment_runs(session, [exp.id])
+    exp, runs = arms
     fields: dict[str, Any] = {
         k: v for k, v in exp.config.items() if k in ExperimentIn.model_fields and k != "sweep"
     }
@@ -264,6 +264,28 @@ def compare(session: Session, run_ids: list[int]) -> dict[str, Any] | int | str:
     differing = [k for k in keys if len({_key(r["config"].get(k)) for r in out}) > 1]
     shared = {k: out[0]["config"].get(k) for k in keys if k not in differing}
     return {"runs": out, "differing": differing, "shared": shared}
+
+
+def compare_snapshot(session: Session, run_ids: list[int]) -> dict[str, Any] | int | str:
+    """What the compare page needs, as experiment_snapshot for an experiment page: the settings
+    table (compare's answer) and the charts' data; or compare's missing id or message."""
+    out = compare(session, run_ids)
+    if isinstance(out, int | str):
+        return out
+    query = ",".join(map(str, run_ids))
+    data = {
+        "experiment_id": None,
+        "cursor": 0,
+        "sweep": None,
+        "sweep_label": None,
+        "curves_url": f"/api/compare/curves?runs={query}",
+        "histograms_url": f"/api/compare/histograms?runs={query}",
+        "runs": [
+            {"id": r["run_id"], "name": f"#{r['experiment_id']} {r['name']}", "value": None}
+            for r in out["runs"]
+        ],
+    }
+    return {"cmp": out, "data": data}
 
 
 def _key(value: Any) -> str:

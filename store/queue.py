@@ -66,6 +66,9 @@ def _status_change(session: Session, run: Run) -> None:
     session.add(Change(experiment_id=run.experiment_id, run_id=run.id, kind="status"))
 
 
+# ---- launching (the web) ----
+
+
 def create_experiment(
     engine: Engine, name: str, config: dict[str, Any], arms: list[tuple[str, dict[str, Any]]]
 ) -> Experiment:
@@ -85,6 +88,9 @@ def create_experiment(
             s.flush()
             _status_change(s, run)
     return exp
+
+
+# ---- workers and `reglab up` processes: registration and heartbeats ----
 
 
 def register_worker(
@@ -132,6 +138,9 @@ def beat_supervisor(engine: Engine, supervisor: Supervisor) -> None:
 def deregister_supervisor(engine: Engine, supervisor_id: str) -> None:
     with write_session(engine) as s:
         s.exec(delete(Supervisor).where(Supervisor.id == supervisor_id))
+
+
+# ---- claiming ----
 
 
 def has_queued(engine: Engine) -> bool:
@@ -219,6 +228,9 @@ def claim_more(engine: Engine, worker_id: str, claim: Claim, run_ids: list[int])
             .with_for_update(skip_locked=True)
         ).all()
         return [_take(s, run, worker_id, claim.token) for run in runs]
+
+
+# ---- fencing: writes for a claimed run hold only while the claim does ----
 
 
 def _fence(run_ids, token) -> ColumnElement[bool]:
@@ -386,51 +398,45 @@ def write_epochs(engine: Engine, rows: list[EpochRow]) -> bool:
             if not _advance(conn, rows):
                 raise _Lost
             now = utcnow()
-            conn.execute(
-                _INSERT_METRICS,
-                [
-                    {
-                        "run_id": r.claim.run_id,
-                        "epoch": r.epoch,
-                        "layers": r.layers,
-                        "created_at": now,
-                        **r.metrics,
-                    }
-                    for r in rows
-                ],
-            )
-            hists = [
-                {
-                    "run_id": r.claim.run_id,
-                    "epoch": r.epoch,
-                    "layer": layer,
-                    "level": level,
-                    "counts": counts,
-                }
-                for r in rows
-                for layer, (level, counts) in r.histograms.items()
-            ]
-            if hists:
+            conn.execute(_INSERT_METRICS, _metric_rows(rows, now))
+            if hists := _histogram_rows(rows):
                 conn.execute(_INSERT_HISTOGRAMS, hists)
             for r in rows:
                 if r.resume is not None:  # the resume checkpoint moves with the metrics, atomically
                     _store_resume(conn, r.claim.run_id, r.epoch, r.resume, now)
-            conn.execute(
-                _INSERT_CHANGES,
-                [
-                    {
-                        "experiment_id": r.claim.experiment_id,
-                        "run_id": r.claim.run_id,
-                        "kind": "epoch",
-                        "epoch": r.epoch,
-                        "created_at": now,
-                    }
-                    for r in rows
-                ],
-            )
+            conn.execute(_INSERT_CHANGES, _change_rows(rows, now))
     except _Lost:
         return False
     return True
+
+
+def _metric_rows(rows: list[EpochRow], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {"run_id": r.claim.run_id, "epoch": r.epoch, "layers": r.layers, "created_at": now}
+        | r.metrics
+        for r in rows
+    ]
+
+
+def _histogram_rows(rows: list[EpochRow]) -> list[dict[str, Any]]:
+    return [
+        {"run_id": r.claim.run_id, "epoch": r.epoch, "layer": layer, "level": level, "counts": c}
+        for r in rows
+        for layer, (level, c) in r.histograms.items()
+    ]
+
+
+def _change_rows(rows: list[EpochRow], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "experiment_id": r.claim.experiment_id,
+            "run_id": r.claim.run_id,
+            "kind": "epoch",
+            "epoch": r.epoch,
+            "created_at": now,
+        }
+        for r in rows
+    ]
 
 
 def write_epoch(
@@ -622,6 +628,9 @@ def requeue_dead(engine: Engine, max_attempts: int) -> list[int]:
         s.exec(delete(Worker).where(col(Worker.id).in_(list(dead))))
         s.exec(delete(Supervisor).where(col(Supervisor.id).in_(gone_up)))
         return [run.id for run in runs]
+
+
+# ---- the web's edits: cancel, delete, annotate ----
 
 
 def request_cancel(engine: Engine, experiment_id: int) -> dict[str, int]:

@@ -46,6 +46,12 @@ def experiment(session: Session, experiment_id: int) -> Experiment | None:
     return session.get(Experiment, experiment_id)
 
 
+def experiment_arms(session: Session, experiment_id: int) -> tuple[Experiment, list[Run]] | None:
+    """An experiment and its runs (arms) in the order they were made; None when it is gone."""
+    exp = experiment(session, experiment_id)
+    return None if exp is None else (exp, experiment_runs(session, [experiment_id]))
+
+
 def experiment_exists(engine: Engine, experiment_id: int) -> bool:
     """In a session of its own (for callers off the event loop)."""
     with read_session(engine) as s:

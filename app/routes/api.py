@@ -20,6 +20,7 @@ from app.deps import (
     SessionDep,
     SettingsDep,
     bad_query,
+    epoch_query,
     found,
     not_found,
     query_text,
@@ -186,9 +187,7 @@ def compare_curves(ids: RunIdsDep, session: SessionDep):
 def compare_histograms(
     ids: RunIdsDep,
     session: SessionDep,
-    epoch: Annotated[
-        int | None, Query(ge=1, le=10**6, description="Default: each run's latest")
-    ] = None,
+    epoch: epoch_query("each run's latest") = None,
 ):
     """The runs' weight histograms at one epoch, each on its own experiment's bins."""
     return views.compare_histograms(session, ids, epoch)
@@ -233,9 +232,7 @@ def experiment_summary(experiment_id: ExperimentId, session: SessionDep):
 def experiment_histograms(
     experiment_id: ExperimentId,
     session: SessionDep,
-    epoch: Annotated[
-        int | None, Query(ge=1, le=10**6, description="Default: each arm's latest")
-    ] = None,
+    epoch: epoch_query("each arm's latest") = None,
 ):
     """Every arm's weight histograms at one epoch, on the experiment's shared bins."""
     hist = views.experiment_histograms(session, experiment_id, epoch)
@@ -263,7 +260,7 @@ def run_metrics(run: RunDep, session: SessionDep):
 def run_histograms(
     run: RunDep,
     session: SessionDep,
-    epoch: Annotated[int | None, Query(ge=1, le=10**6, description="Default: the latest")] = None,
+    epoch: epoch_query("the latest") = None,
 ):
     hist = reads.run_histograms(session, run, epoch)
     if epoch is not None and not hist["layers"]:

@@ -25,7 +25,7 @@ from app.presets import PRESETS
 from app.schemas import DATASETS, ExperimentIn
 from app.security import TOKEN_COOKIE, cookie_value
 from app.templating import templates
-from app.views import compare, experiment_input, experiment_snapshot, list_experiments
+from app.views import compare_snapshot, experiment_input, experiment_snapshot, list_experiments
 from store import reads
 from store.reads import ListFilter
 
@@ -152,29 +152,14 @@ def compare_page(
         return templates.TemplateResponse(
             request, "compare.html", {"error": e.detail[0]["msg"]}, status_code=422
         )
-    out = compare(session, ids)
+    out = compare_snapshot(session, ids)
     if isinstance(out, int | str):
         status = 404 if isinstance(out, int) else 422
         error = f"Run {out} does not exist (it may have been deleted)." if status == 404 else out
         return templates.TemplateResponse(
             request, "compare.html", {"error": error}, status_code=status
         )
-    query = ",".join(map(str, ids))
-    data = {
-        "experiment_id": None,
-        "cursor": 0,
-        "sweep": None,
-        "sweep_label": None,
-        "curves_url": f"/api/compare/curves?runs={query}",
-        "histograms_url": f"/api/compare/histograms?runs={query}",
-        "runs": [
-            {"id": r["run_id"], "name": f"#{r['experiment_id']} {r['name']}", "value": None}
-            for r in out["runs"]
-        ],
-    }
-    return templates.TemplateResponse(
-        request, "compare.html", {"cmp": out, "data": data, "error": None}
-    )
+    return templates.TemplateResponse(request, "compare.html", {**out, "error": None})
 
 
 @router.get("/fragments/workers", response_class=HTMLResponse)
