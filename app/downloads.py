@@ -1,5 +1,6 @@
-"""What the API sends as files: the Content-Disposition of every download, and CSV tables whose
-cells are safe to open in a spreadsheet."""
+"""What the API sends as files: checkpoints and CSV tables (the experiment's metrics, its path),
+the Content-Disposition of every download, and CSV cells that are safe to open in a
+spreadsheet."""
 
 import csv
 import io
@@ -7,10 +8,16 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
+from sqlmodel import Session
+
+from app import views
+from store import artifacts, reads
+from store.models import Run
 
 # OWASP's CSV injection list: a spreadsheet reads a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -68,3 +75,88 @@ def csv_response(filename: str, header: Sequence[Any], rows: Iterable[Sequence[A
         media_type="text/csv",
         headers={"Content-Disposition": attachment(filename)},
     )
+
+
+def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | None:
+    """Every arm's every epoch as one table: (header, rows), one row per run and epoch, the
+    per-layer statistics as `<layer>.<stat>` columns."""
+    arms = reads.experiment_arms(session, experiment_id)
+    if arms is None:
+        return None
+    runs = arms[1]
+    per_run = [(run, reads.run_metrics(session, run.id)) for run in runs]
+    layers: dict[str, list[str]] = {}
+    for _, epochs in per_run:
+        for m in epochs:
+            for layer, stats in m["layers"].items():
+                known = layers.setdefault(layer, [])
+                known.extend(s for s in stats if s not in known)
+    scalars = [*reads.METRIC_FIELDS, "gap"]
+    head = ["run_id", "arm", "status", "epoch", *scalars]
+    head += [f"{layer}.{stat}" for layer in sorted(layers) for stat in layers[layer]]
+    rows = [
+        [run.id, run.name, run.status, m["epoch"], *(m.get(k) for k in scalars)]
+        + [
+            m["layers"].get(layer, {}).get(stat)
+            for layer in sorted(layers)
+            for stat in layers[layer]
+        ]
+        for run, epochs in per_run
+        for m in epochs
+    ]
+    return head, rows
+
+
+def metrics_csv(session: Session, experiment_id: int) -> Response | None:
+    """The metrics table as a CSV download; None when there is no such experiment."""
+    table = metrics_table(session, experiment_id)
+    if table is None:
+        return None
+    return csv_response(f"reglab-experiment{experiment_id}-metrics.csv", *table)
+
+
+def path_table(path: dict[str, Any]) -> tuple[list, list]:
+    """The regularization path (views.experiment_path) as (header, rows): one row per arm."""
+    layers = sorted({name for p in path["points"] for name in p.get("layers", {})})
+    head = ["run_id", "arm", path["param"] or "value", "status", "epoch", *views.PATH_METRICS]
+    head += [f"{layer}.{k}" for layer in layers for k in views.PATH_LAYER_STATS]
+    rows = [
+        [p["run_id"], p["name"], p["value"], p["status"], p["epoch"]]
+        + [p.get(k) for k in views.PATH_METRICS]
+        + [
+            p.get("layers", {}).get(layer, {}).get(k)
+            for layer in layers
+            for k in views.PATH_LAYER_STATS
+        ]
+        for p in path["points"]
+    ]
+    return head, rows
+
+
+def path_csv(session: Session, experiment_id: int) -> Response | None:
+    """The path as a CSV download (arm names like `=1+1` arrive as text, not formulas); None
+    when there is no such experiment."""
+    path = views.experiment_path(session, experiment_id)
+    if path is None:
+        return None
+    return csv_response(f"reglab-experiment{experiment_id}-path.csv", *path_table(path))
+
+
+def checkpoint(session: Session, directory: Path, run: Run, fmt: str) -> Response | str:
+    """A run's final checkpoint as a download, or what is missing ("checkpoint of run"...)."""
+    ckpt = reads.checkpoint(session, run.id, fmt)
+    if ckpt is None:
+        return "checkpoint of run"
+    slug = "".join(ch if ch.isalnum() else "-" for ch in run.name.lower()).strip("-") or "arm"
+    headers = {"Content-Disposition": attachment(f"reglab-run{run.id}-{slug}.{fmt}")}
+    if ckpt.storage == "db":
+        data = reads.checkpoint_blob(session, ckpt)
+        if data is None:
+            return "checkpoint data of run"
+        return Response(data, media_type="application/octet-stream", headers=headers)
+    # The name comes from our own table, never from the request; still, serve only inside root.
+    path = artifacts.file_path(directory, ckpt)
+    if path is None:
+        return "checkpoint file of run"
+    # The same header as from the database (FileResponse's own would lack the ASCII fallback).
+    return FileResponse(path, media_type="application/octet-stream", headers=headers)

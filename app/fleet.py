@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 
 from anyio import to_thread
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlmodel import Session
 
-from store import procs, queue
-from store.models import Experiment, Run, RunStatus, Supervisor, Worker, utcnow
+from store import procs, queue, reads
+from store.models import Supervisor, Worker, utcnow
 from store.settings import Settings
 
 log = logging.getLogger("reglab.fleet")
@@ -64,37 +64,33 @@ def _alive(row: Worker | Supervisor, cutoff: datetime) -> bool:
     return row.heartbeat_at >= cutoff and not procs.gone(row.node, row.pid, row.pid_start)
 
 
+def _training(session: Session, worker_ids: list[str]) -> dict[str, list[WorkerRunPublic]]:
+    """What each of these workers trains now."""
+    runs: dict[str, list[WorkerRunPublic]] = {w: [] for w in worker_ids}
+    for run, experiment_name in reads.training(session, worker_ids) if worker_ids else ():
+        runs[run.worker_id].append(
+            WorkerRunPublic(
+                id=run.id,
+                experiment_id=run.experiment_id,
+                experiment_name=experiment_name,
+                name=run.name,
+                epochs_done=run.epochs_done,
+                epochs_total=run.epochs_total,
+            )
+        )
+    return runs
+
+
 def snapshot(session: Session, settings: Settings) -> WorkersPublic:
+    """The Worker and Supervisor rows (store.reads) of live processes, what each worker trains,
+    and how many arms wait."""
     now = utcnow()
     cutoff = now - timedelta(seconds=settings.stall_timeout)
-    rows = session.exec(select(Worker).order_by(Worker.started_at, Worker.id)).all()
-    live = [w for w in rows if _alive(w, cutoff)]
-    runs: dict[str, list[WorkerRunPublic]] = {w.id: [] for w in live}
-    if live:
-        training = session.exec(
-            select(Run, Experiment.name)
-            .join(Experiment, col(Experiment.id) == Run.experiment_id)
-            .where(Run.status == RunStatus.running, col(Run.worker_id).in_(list(runs)))
-            .order_by(Run.id)
-        ).all()
-        for run, experiment_name in training:
-            runs[run.worker_id].append(
-                WorkerRunPublic(
-                    id=run.id,
-                    experiment_id=run.experiment_id,
-                    experiment_name=experiment_name,
-                    name=run.name,
-                    epochs_done=run.epochs_done,
-                    epochs_total=run.epochs_total,
-                )
-            )
-    queued = session.exec(
-        select(func.count()).select_from(Run).where(Run.status == RunStatus.queued)
-    ).one()
+    live = [w for w in reads.workers(session) if _alive(w, cutoff)]
+    runs = _training(session, [w.id for w in live])
+    queued = reads.queued_count(session)
     supervisors = [
-        SupervisorPublic(**s.model_dump())
-        for s in session.exec(select(Supervisor).order_by(Supervisor.started_at)).all()
-        if _alive(s, cutoff)
+        SupervisorPublic(**s.model_dump()) for s in reads.supervisors(session) if _alive(s, cutoff)
     ]
     warning = None
     if queued and not live:

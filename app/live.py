@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 
 from anyio import to_thread
 from sqlalchemy import Engine
-from sqlmodel import select
 from sse_starlette import ServerSentEvent
 
 from app import views
 from app.templating import templates
-from store import feed, queue
+from store import queue, reads
 from store.engine import read_session
-from store.models import Change, Run, RunStatus
+from store.models import Change, Run
 from store.settings import Settings
 
 log = logging.getLogger("reglab.live")
@@ -77,12 +76,12 @@ def _epoch(
         return None
     payload: dict = {"run_id": change.run_id, "metric": metric}
     if with_histograms:
-        payload["histograms"] = feed.run_histograms(session, run, change.epoch)
+        payload["histograms"] = reads.run_histograms(session, run, change.epoch)
     return ServerSentEvent(data=json.dumps(payload), event="epoch", id=str(change.id))
 
 
 def _metrics(session, changes: list[Change]) -> dict[tuple[int, int], dict]:
-    return feed.epoch_metrics(session, [(c.run_id, c.epoch) for c in changes if c.kind == "epoch"])
+    return reads.epoch_metrics(session, [(c.run_id, c.epoch) for c in changes if c.kind == "epoch"])
 
 
 def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentEvent]]:
@@ -92,7 +91,7 @@ def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentE
     out: list[tuple[int, ServerSentEvent]] = []
     with read_session(engine) as s:
         run_ids = {c.run_id for c in changes}
-        runs = {r.id: r for r in s.exec(select(Run).where(Run.id.in_(run_ids)))}
+        runs = reads.runs(s, run_ids)
         last_for_run: dict[int, int] = {}
         # An experiment deleted since these changes were read has no runs left to render.
         changes = [c for c in changes if c.run_id in runs]
@@ -117,7 +116,7 @@ def render(engine: Engine, changes: list[Change]) -> list[tuple[int, ServerSentE
 def render_cards(engine: Engine, experiment_id: int) -> list[ServerSentEvent]:
     """For a new stream: every run's current card and the header."""
     with read_session(engine) as s:
-        runs = list(s.exec(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)))
+        runs = reads.experiment_runs(s, [experiment_id])
         return [_card(s, r) for r in runs] + [_header(s, experiment_id)]
 
 
@@ -130,8 +129,8 @@ def render_replay(
     Replayed epochs carry no histograms: a page needs only the newest, which it fetches once it
     has caught up. So a piece's memory is bounded whatever the experiment's size."""
     with read_session(engine) as s:
-        changes = feed.experiment_changes_since(s, experiment_id, cursor, head, limit)
-        runs = {r.id: r for r in s.exec(select(Run).where(Run.experiment_id == experiment_id))}
+        changes = reads.experiment_changes_since(s, experiment_id, cursor, head, limit)
+        runs = {r.id: r for r in reads.experiment_runs(s, [experiment_id])}
         metrics = _metrics(s, changes)
         events = [
             ev
@@ -164,14 +163,9 @@ def encode(events: list[ServerSentEvent]) -> bytes:
 
 
 def running_heartbeats(engine: Engine, experiment_ids: list[int]) -> dict[int, dict[str, str]]:
-    with read_session(engine) as s:
-        rows = s.exec(
-            select(Run.experiment_id, Run.id, Run.heartbeat_at).where(
-                Run.experiment_id.in_(experiment_ids), Run.status == RunStatus.running
-            )
-        ).all()
+    """{experiment id: {run id: its running arm's last heartbeat, ISO 8601}}."""
     out: dict[int, dict[str, str]] = {}
-    for experiment_id, run_id, beat in rows:
+    for experiment_id, run_id, beat in reads.running_heartbeats(engine, experiment_ids):
         if beat is not None:
             out.setdefault(experiment_id, {})[str(run_id)] = beat.isoformat()
     return out
@@ -210,7 +204,7 @@ class LiveFeed:
         return self._count
 
     async def start(self) -> None:
-        self.head = await to_thread.run_sync(feed.head, self.engine)
+        self.head = await to_thread.run_sync(reads.head, self.engine)
         self._task = asyncio.create_task(self._run(), name="reglab-live-feed")
 
     async def stop(self) -> None:
@@ -252,7 +246,7 @@ class LiveFeed:
                 sub.put(chunk)
 
     async def _tick(self) -> None:
-        changes = await to_thread.run_sync(feed.changes_since, self.engine, self.head)
+        changes = await to_thread.run_sync(reads.changes_since, self.engine, self.head)
         if not changes:
             return
         events: list[tuple[int, ServerSentEvent]] = []

@@ -4,11 +4,11 @@ reference arm (Original, or a sweep's zero arm), read from the stored metrics.""
 import re
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.views import sweep_value
-from store import feed
-from store.models import Experiment, Run
+from store import reads
+from store.models import Run
 
 # The figures compared with the reference arm, and which way is better for the table's mark:
 # accuracy up, the gap down (less overfitting); mean |w| down and the near-zero fraction up are
@@ -83,16 +83,14 @@ def reference_arm(runs: list[Run], swept: str | None) -> Run | None:
 
 def experiment_summary(session: Session, experiment_id: int) -> dict[str, Any] | None:
     """Three queries, whatever the number of arms and epochs: the experiment, its runs, and
-    every arm's metrics by column (feed.curves)."""
-    exp = session.get(Experiment, experiment_id)
-    if exp is None:
+    every arm's metrics by column (store.reads.curves)."""
+    stored = reads.experiment_arms(session, experiment_id)
+    if stored is None:
         return None
-    runs = list(
-        session.exec(select(Run).where(Run.experiment_id == exp.id).order_by(col(Run.id))).all()
-    )
+    exp, runs = stored
     sweep = exp.config.get("sweep")
     ref = reference_arm(runs, sweep["param"] if sweep else None)
-    by_run = feed.curves(session, [r.id for r in runs]) if runs else {}
+    by_run = reads.curves(session, [r.id for r in runs]) if runs else {}
     arms = [_arm(run, by_run[run.id]) for run in runs]
     base = next((a for a in arms if ref is not None and a["run_id"] == ref.id), None)
     for arm in arms:
@@ -100,9 +98,14 @@ def experiment_summary(session: Session, experiment_id: int) -> dict[str, Any] |
             k: arm[k] - base[k] if base and arm[k] is not None and base[k] is not None else None
             for k in FIGURES
         }
+    return {"reference": ref.id if ref else None, "arms": arms, "best": _best(arms)}
+
+
+def _best(arms: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Per figure, the arm that does best by it (FIGURES says which way is best)."""
     best: dict[str, int | None] = {}
     for key, way in FIGURES.items():
         scored = [a for a in arms if a[key] is not None]
         pick = max if way == "max" else min
         best[key] = pick(scored, key=lambda a: a[key])["run_id"] if scored else None
-    return {"reference": ref.id if ref else None, "arms": arms, "best": best}
+    return best

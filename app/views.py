@@ -1,11 +1,9 @@
 """Read models: what the API, the pages and the live stream show of experiments and runs."""
 
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.schemas import (
     DATASETS,
@@ -16,9 +14,9 @@ from app.schemas import (
     RunIn,
     RunPublic,
 )
-from store import feed
-from store.engine import read_session
-from store.models import Checkpoint, EpochMetric, Experiment, Run, RunStatus
+from store import reads
+from store.models import Experiment, Run, RunStatus
+from store.reads import ListFilter
 
 
 def overall_status(statuses: list[str]) -> str:
@@ -27,28 +25,6 @@ def overall_status(statuses: list[str]) -> str:
         if s in statuses:
             return s
     return "succeeded"
-
-
-def _run_extras(session: Session, run_ids: list[int]) -> tuple[set[int], dict[int, float]]:
-    if not run_ids:
-        return set(), {}
-    with_ckpt = set(
-        session.exec(
-            select(Checkpoint.run_id).where(
-                col(Checkpoint.run_id).in_(run_ids),
-                Checkpoint.kind == "final",
-                Checkpoint.format == "pt",
-            )
-        ).all()
-    )
-    mean_time = dict(
-        session.exec(
-            select(EpochMetric.run_id, func.avg(EpochMetric.epoch_time))
-            .where(col(EpochMetric.run_id).in_(run_ids))
-            .group_by(EpochMetric.run_id)
-        ).all()
-    )
-    return with_ckpt, mean_time
 
 
 def sweep_value(config: dict[str, Any], param: str | None) -> float | None:
@@ -76,7 +52,8 @@ def run_public(
 
 
 def runs_public(session: Session, runs: list[Run]) -> list[RunPublic]:
-    with_ckpt, mean_time = _run_extras(session, [r.id for r in runs])
+    ids = [r.id for r in runs]
+    with_ckpt, mean_time = reads.checkpointed(session, ids), reads.mean_epoch_times(session, ids)
     swept = _swept(session, {r.experiment_id for r in runs})
     return [
         run_public(r, r.id in with_ckpt, mean_time.get(r.id), swept.get(r.experiment_id))
@@ -85,7 +62,7 @@ def runs_public(session: Session, runs: list[Run]) -> list[RunPublic]:
 
 
 def _swept(session: Session, experiment_ids: set[int]) -> dict[int, str]:
-    exps = session.exec(select(Experiment).where(col(Experiment.id).in_(experiment_ids))).all()
+    exps = reads.experiments(session, experiment_ids).values()
     return {e.id: e.config["sweep"]["param"] for e in exps if e.config.get("sweep")}
 
 
@@ -96,24 +73,6 @@ def tags_list(stored: str) -> list[str]:
 
 def tags_stored(tags: list[str]) -> str:
     return f",{','.join(tags)}," if tags else ""
-
-
-def latest_epochs(session: Session, run_ids: list[int]) -> dict[int, tuple[int, float, float]]:
-    """Each run's latest epoch: (epoch, val_acc, val_loss), through the (run_id, epoch) index."""
-    if not run_ids:
-        return {}
-    last = (
-        select(EpochMetric.run_id, func.max(EpochMetric.epoch).label("epoch"))
-        .where(col(EpochMetric.run_id).in_(run_ids))
-        .group_by(EpochMetric.run_id)
-        .subquery()
-    )
-    rows = session.exec(
-        select(
-            EpochMetric.run_id, EpochMetric.epoch, EpochMetric.val_acc, EpochMetric.val_loss
-        ).join(last, and_(EpochMetric.run_id == last.c.run_id, EpochMetric.epoch == last.c.epoch))
-    ).all()
-    return {rid: (epoch, acc, loss) for rid, epoch, acc, loss in rows}
 
 
 def _best(runs: list[RunPublic], latest: dict[int, tuple[int, float, float]]) -> BestArm | None:
@@ -144,96 +103,27 @@ def _experiment_public(
 
 
 def get_experiment(session: Session, experiment_id: int) -> ExperimentPublic | None:
-    exp = session.get(Experiment, experiment_id)
-    if exp is None:
+    arms = reads.experiment_arms(session, experiment_id)
+    if arms is None:
         return None
-    runs = session.exec(select(Run).where(Run.experiment_id == exp.id).order_by(Run.id)).all()
-    latest = latest_epochs(session, [r.id for r in runs])
-    return _experiment_public(exp, runs_public(session, list(runs)), latest)
-
-
-def _has_run(status: RunStatus):
-    return exists().where(Run.experiment_id == Experiment.id, Run.status == status)
-
-
-# An experiment's status is its most active arm's (overall_status), in SQL: EXISTS probes of the
-# (experiment_id, status) index.
-STATUS_FILTERS = {
-    "running": lambda: _has_run(RunStatus.running),
-    "queued": lambda: and_(_has_run(RunStatus.queued), ~_has_run(RunStatus.running)),
-    "failed": lambda: and_(
-        _has_run(RunStatus.failed), ~_has_run(RunStatus.running), ~_has_run(RunStatus.queued)
-    ),
-    "cancelled": lambda: and_(
-        _has_run(RunStatus.cancelled),
-        ~_has_run(RunStatus.running),
-        ~_has_run(RunStatus.queued),
-        ~_has_run(RunStatus.failed),
-    ),
-    "succeeded": lambda: and_(
-        _has_run(RunStatus.succeeded),
-        ~exists().where(Run.experiment_id == Experiment.id, Run.status != RunStatus.succeeded),
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ListFilter:
-    q: str | None = None  # in the name, the notes or a tag (case-insensitive)
-    tag: str | None = None  # exactly this tag (case-insensitive)
-    status: str | None = None
-    dataset: str | None = None
-
-    def where(self) -> list:
-        out = []
-        if self.q:
-            out.append(
-                or_(
-                    col(Experiment.name).icontains(self.q, autoescape=True),
-                    col(Experiment.notes).icontains(self.q, autoescape=True),
-                    col(Experiment.tags).icontains(self.q, autoescape=True),
-                )
-            )
-        if self.tag:
-            out.append(col(Experiment.tags).icontains(f",{self.tag},", autoescape=True))
-        if self.status:
-            out.append(STATUS_FILTERS[self.status]())
-        if self.dataset:
-            out.append(Experiment.config["dataset"].as_string() == self.dataset)
-        return out
-
-
-def count_experiments(session: Session, where: ListFilter = ListFilter()) -> int:
-    return session.exec(select(func.count()).select_from(Experiment).where(*where.where())).one()
+    exp, runs = arms
+    latest = reads.latest_epochs(session, [r.id for r in runs])
+    return _experiment_public(exp, runs_public(session, runs), latest)
 
 
 def list_experiments(
-    session: Session, limit: int = 50, offset: int = 0, where: ListFilter = ListFilter()
+    session: Session, limit: int = 50, offset: int = 0, where: ListFilter = reads.NO_FILTER
 ) -> list[ExperimentPublic]:
     """Newest first, those that match."""
-    exps = session.exec(
-        select(Experiment)
-        .where(*where.where())
-        .order_by(col(Experiment.id).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    exps = reads.list_experiments(session, limit, offset, where)
     if not exps:
         return []
-    runs = session.exec(
-        select(Run).where(col(Run.experiment_id).in_([e.id for e in exps])).order_by(Run.id)
-    ).all()
-    latest = latest_epochs(session, [r.id for r in runs])
+    runs = reads.experiment_runs(session, [e.id for e in exps])
+    latest = reads.latest_epochs(session, [r.id for r in runs])
     by_exp: dict[int, list[RunPublic]] = defaultdict(list)
-    for r in runs_public(session, list(runs)):
+    for r in runs_public(session, runs):
         by_exp[r.experiment_id].append(r)
     return [_experiment_public(e, by_exp[e.id], latest) for e in exps]
-
-
-def anything_active(session: Session) -> bool:
-    """Whether any arm is queued or running (the home page polls only then)."""
-    active = select(Run.id).where(col(Run.status).in_([RunStatus.queued, RunStatus.running]))
-    return session.exec(active.limit(1)).first() is not None
 
 
 PATH_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap")
@@ -247,12 +137,7 @@ def experiment_path(session: Session, experiment_id: int) -> dict[str, Any] | No
         return None
     points = []
     for run in exp.runs:
-        last = session.exec(
-            select(EpochMetric)
-            .where(EpochMetric.run_id == run.id)
-            .order_by(col(EpochMetric.epoch).desc())
-            .limit(1)
-        ).first()
+        last = reads.last_metric(session, run.id)
         point: dict[str, Any] = {
             "run_id": run.id,
             "name": run.name,
@@ -262,7 +147,7 @@ def experiment_path(session: Session, experiment_id: int) -> dict[str, Any] | No
             "checkpoint_url": run.checkpoint_url,
         }
         if last is not None:
-            m = feed.metric_dict(last)
+            m = reads.metric_dict(last)
             point.update({k: m[k] for k in PATH_METRICS})
             point["layers"] = {
                 name: {k: stats[k] for k in PATH_LAYER_STATS}
@@ -280,15 +165,10 @@ def experiment_path(session: Session, experiment_id: int) -> dict[str, Any] | No
     }
 
 
-def experiment_exists(engine: Engine, experiment_id: int) -> bool:
-    with read_session(engine) as s:
-        return s.get(Experiment, experiment_id) is not None
-
-
 def experiment_snapshot(session: Session, experiment_id: int) -> dict[str, Any] | None:
     """What the experiment page needs before it fetches its curves and starts streaming: the arms
     and the cursor to stream from. Its size does not grow with epochs or layers."""
-    cursor = feed.last_change_id(session)  # read first: anything newer arrives by the stream
+    cursor = reads.last_change_id(session)  # read first: anything newer arrives by the stream
     exp = get_experiment(session, experiment_id)
     if exp is None:
         return None
@@ -303,19 +183,11 @@ def experiment_snapshot(session: Session, experiment_id: int) -> dict[str, Any] 
 
 
 def experiment_curves(session: Session, experiment_id: int) -> dict[str, Any] | None:
-    """Every arm's metrics by column (feed.run_curves): what the page's charts draw."""
-    if session.get(Experiment, experiment_id) is None:
+    """Every arm's metrics by column (store.reads.curves): what the page's charts draw."""
+    if reads.experiment(session, experiment_id) is None:
         return None
-    run_ids = session.exec(
-        select(Run.id).where(Run.experiment_id == experiment_id).order_by(Run.id)
-    ).all()
-    cursor = feed.last_change_id(session)
-    by_run = feed.curves(session, list(run_ids))
-    return {
-        "experiment_id": experiment_id,
-        "cursor": cursor,
-        "runs": [{"run_id": rid, **by_run[rid]} for rid in run_ids],
-    }
+    run_ids = reads.experiment_run_ids(session, experiment_id)
+    return {"experiment_id": experiment_id, **compare_curves(session, run_ids)}
 
 
 def experiment_histograms(
@@ -323,25 +195,19 @@ def experiment_histograms(
 ) -> dict[str, Any] | None:
     """Every arm's histograms at `epoch` (default: each arm's latest); an arm without that epoch
     is listed with `epoch: null` and no layers, never shown at another epoch."""
-    if session.get(Experiment, experiment_id) is None:
+    if reads.experiment(session, experiment_id) is None:
         return None
-    runs = session.exec(select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id))
-    out = []
-    for run in runs:
-        hist = feed.run_histograms(session, run, epoch)
-        if not hist["layers"]:
-            hist = {"epoch": None, "layers": {}}
-        out.append({"run_id": run.id, **hist})
-    return {"experiment_id": experiment_id, "runs": out}
+    run_ids = reads.experiment_run_ids(session, experiment_id)
+    return {"experiment_id": experiment_id, **compare_histograms(session, run_ids, epoch)}
 
 
 def experiment_input(session: Session, experiment_id: int) -> tuple[ExperimentIn, str] | None:
     """A stored experiment as the input that made it (its arms, or its sweep), and its name: what
     "Run again" launches and "Edit as new" fills the form with. None if there is none."""
-    exp = session.get(Experiment, experiment_id)
-    if exp is None:
+    arms = reads.experiment_arms(session, experiment_id)
+    if arms is None:
         return None
-    runs = session.exec(select(Run).where(Run.experiment_id == exp.id).order_by(Run.id)).all()
+    exp, runs = arms
     fields: dict[str, Any] = {
         k: v for k, v in exp.config.items() if k in ExperimentIn.model_fields and k != "sweep"
     }
@@ -367,18 +233,11 @@ def compare(session: Session, run_ids: list[int]) -> dict[str, Any] | int | str:
     """Runs of any experiments side by side: each with its settings (the experiment's with the
     arm's over them), the settings that differ and those shared. A missing run's id (int), or a
     message (str) when the runs cannot be compared (different datasets)."""
-    runs = {r.id: r for r in session.exec(select(Run).where(col(Run.id).in_(run_ids)))}
+    runs = reads.runs(session, run_ids)
     for rid in run_ids:
         if rid not in runs:
             return rid
-    exps = {
-        e.id: e
-        for e in session.exec(
-            select(Experiment).where(
-                col(Experiment.id).in_({r.experiment_id for r in runs.values()})
-            )
-        )
-    }
+    exps = reads.experiments(session, {r.experiment_id for r in runs.values()})
     datasets = {exps[r.experiment_id].config.get("dataset") for r in runs.values()}
     if len(datasets) > 1:
         names = ", ".join(sorted(DATASETS.get(d, str(d)) for d in datasets))
@@ -407,55 +266,48 @@ def compare(session: Session, run_ids: list[int]) -> dict[str, Any] | int | str:
     return {"runs": out, "differing": differing, "shared": shared}
 
 
+def compare_snapshot(session: Session, run_ids: list[int]) -> dict[str, Any] | int | str:
+    """What the compare page needs, as experiment_snapshot for an experiment page: the settings
+    table (compare's answer) and the charts' data; or compare's missing id or message."""
+    out = compare(session, run_ids)
+    if isinstance(out, int | str):
+        return out
+    query = ",".join(map(str, run_ids))
+    data = {
+        "experiment_id": None,
+        "cursor": 0,
+        "sweep": None,
+        "sweep_label": None,
+        "curves_url": f"/api/compare/curves?runs={query}",
+        "histograms_url": f"/api/compare/histograms?runs={query}",
+        "runs": [
+            {"id": r["run_id"], "name": f"#{r['experiment_id']} {r['name']}", "value": None}
+            for r in out["runs"]
+        ],
+    }
+    return {"cmp": out, "data": data}
+
+
 def _key(value: Any) -> str:
     return repr(value)
 
 
 def compare_curves(session: Session, run_ids: list[int]) -> dict[str, Any]:
-    cursor = feed.last_change_id(session)
-    by_run = feed.curves(session, run_ids)
+    cursor = reads.last_change_id(session)
+    by_run = reads.curves(session, run_ids)
     return {"cursor": cursor, "runs": [{"run_id": rid, **by_run[rid]} for rid in run_ids]}
 
 
 def compare_histograms(
     session: Session, run_ids: list[int], epoch: int | None = None
 ) -> dict[str, Any]:
-    runs = {r.id: r for r in session.exec(select(Run).where(col(Run.id).in_(run_ids)))}
+    """These runs' histograms at `epoch` (default: each one's latest), in the order given; a run
+    without that epoch (or gone) is listed with `epoch: null` and no layers."""
+    runs = reads.runs(session, run_ids)
     out = []
     for rid in run_ids:
-        hist = feed.run_histograms(session, runs[rid], epoch) if rid in runs else {}
+        hist = reads.run_histograms(session, runs[rid], epoch) if rid in runs else {}
         if not hist.get("layers"):
             hist = {"epoch": None, "layers": {}}
         out.append({"run_id": rid, **hist})
     return {"runs": out}
-
-
-def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | None:
-    """Every arm's every epoch as one table: (header, rows), one row per run and epoch, the
-    per-layer statistics as `<layer>.<stat>` columns."""
-    if session.get(Experiment, experiment_id) is None:
-        return None
-    runs = session.exec(
-        select(Run).where(Run.experiment_id == experiment_id).order_by(Run.id)
-    ).all()
-    per_run = [(run, feed.run_metrics(session, run.id)) for run in runs]
-    layers: dict[str, list[str]] = {}
-    for _, epochs in per_run:
-        for m in epochs:
-            for layer, stats in m["layers"].items():
-                known = layers.setdefault(layer, [])
-                known.extend(s for s in stats if s not in known)
-    scalars = [*feed.METRIC_FIELDS, "gap"]
-    head = ["run_id", "arm", "status", "epoch", *scalars]
-    head += [f"{layer}.{stat}" for layer in sorted(layers) for stat in layers[layer]]
-    rows = [
-        [run.id, run.name, run.status, m["epoch"], *(m.get(k) for k in scalars)]
-        + [
-            m["layers"].get(layer, {}).get(stat)
-            for layer in sorted(layers)
-            for stat in layers[layer]
-        ]
-        for run, epochs in per_run
-        for m in epochs
-    ]
-    return head, rows

@@ -1,5 +1,5 @@
 """A stored experiment of any size without training it: for the page-size and stream benches and
-the tests that need many epochs. The rows have the shapes a worker writes (store/feed.py)."""
+the tests that need many epochs. The rows have the shapes a worker writes (store/queue.py)."""
 
 import random
 

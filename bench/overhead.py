@@ -42,7 +42,7 @@ from pathlib import Path
 
 from bench.common import DATA, header, summary
 from bench.turns import Turn, in_turns
-from store import feed, queue
+from store import queue
 from store.engine import get_engine
 from store.settings import Settings
 from worker.config import TrainConfig
@@ -183,10 +183,12 @@ def parts(data, device, epoch_ms: float) -> None:
     def commit(with_state: bool) -> None:
         e = next(epoch)
         rows = [
-            feed.EpochRow(c, e, r.metrics, r.layers, r.histograms, r.resume if with_state else None)
+            queue.EpochRow(
+                c, e, r.metrics, r.layers, r.histograms, r.resume if with_state else None
+            )
             for c, r in zip(claims, reports[0], strict=True)
         ]
-        feed.write_epochs(engine, rows)
+        queue.write_epochs(engine, rows)
 
     def measure() -> None:
         for a in range(len(cfgs)):

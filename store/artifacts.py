@@ -1,15 +1,14 @@
 """Where checkpoint files live: a directory (the single-machine default) or the database.
 
-Workers write, the server reads; neither ever builds a path from anything a request carries.
+Workers write, the server reads (the rows through store.reads); neither ever builds a path from
+anything a request carries.
 """
 
 import hashlib
 import os
 from pathlib import Path
 
-from sqlmodel import Session, select
-
-from store.models import ArtifactBlob, Checkpoint
+from store.models import Checkpoint
 
 FORMATS = ("pt", "safetensors")
 
@@ -52,24 +51,11 @@ def prepare(
     return out
 
 
-def find(session: Session, run_id: int, fmt: str) -> Checkpoint | None:
-    return session.exec(
-        select(Checkpoint).where(
-            Checkpoint.run_id == run_id, Checkpoint.kind == "final", Checkpoint.format == fmt
-        )
-    ).first()
-
-
 def file_path(directory: Path, ckpt: Checkpoint) -> Path | None:
     """The file of a file-stored checkpoint, only if it resolves inside the directory."""
     root = directory.resolve()
     path = (root / ckpt.filename).resolve()
     return path if path.is_relative_to(root) and path.is_file() else None
-
-
-def blob(session: Session, ckpt: Checkpoint) -> bytes | None:
-    row = session.get(ArtifactBlob, ckpt.id)
-    return row.data if row else None
 
 
 def remove_files(directory: Path, names: list[str], run_ids: list[int]) -> int:

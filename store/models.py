@@ -182,7 +182,8 @@ class Change(SQLModel, table=True):
 
 class Worker(SQLModel, table=True):
     """A running worker process: it heartbeats while it lives (idle or training) and deletes its
-    row when it exits; rows of dead ones are pruned by whoever sweeps (store.queue)."""
+    row when it exits; rows of dead ones are pruned by whoever sweeps (store.queue). The workers
+    panel and GET /api/workers list the live ones (store.reads.workers, app.fleet)."""
 
     id: str = Field(primary_key=True)
     host: str

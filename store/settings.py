@@ -113,8 +113,3 @@ class Settings(BaseSettings):
     @property
     def checkpoints(self) -> Path:
         return (self.checkpoint_dir or self.resolved_home / "checkpoints").expanduser().resolve()
-
-
-def get_settings() -> Settings:
-    """A fresh read of the environment (tests change it between app instances)."""
-    return Settings()

@@ -19,11 +19,11 @@ print(','.join(bad))
         ("app.main", {"torch", "torchvision", "worker"}),
         ("app.cli", {"torch", "torchvision", "worker"}),
         ("store.queue", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
-        ("store.feed", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
         (
             "store.spec",
             {"torch", "fastapi", "starlette", "worker", "app", "sqlalchemy", "pydantic"},
         ),
+        ("store.reads", {"torch", "fastapi", "starlette", "worker", "sse_starlette"}),
         ("worker.loop", {"fastapi", "starlette", "sse_starlette", "uvicorn", "jinja2"}),
         ("worker.__main__", {"fastapi", "starlette", "sse_starlette", "uvicorn", "jinja2"}),
     ],

@@ -12,6 +12,7 @@ import pytest
 
 from app import live
 from bench.fill import fill_experiment
+from store import reads
 from store.engine import get_engine
 from tests.sse import read_events
 
@@ -145,7 +146,7 @@ def test_a_replay_comes_in_bounded_pieces_and_misses_nothing(settings, monkeypat
     engine = get_engine(settings.db_url)
     exp_id = fill_experiment(engine, arms=3, epochs=40, layers=2)
     monkeypatch.setattr(live, "REPLAY_PAGE", 16)
-    head = live.feed.head(engine)
+    head = reads.head(engine)
     pieces, cursor = [], 0
     while cursor is not None:
         events, cursor = live.render_replay(engine, exp_id, cursor, head, live.REPLAY_PAGE)

@@ -22,7 +22,7 @@ import traceback
 import torch
 from sqlalchemy.exc import OperationalError
 
-from store import artifacts, feed, procs, queue
+from store import artifacts, procs, queue
 from store.engine import get_engine
 from store.models import RunStatus
 from store.settings import Settings
@@ -154,12 +154,12 @@ class _Writer(threading.Thread):
         # counts too.
         started = time.thread_time()
         rows = [
-            feed.EpochRow(claim, r.epoch, r.metrics, r.layers, r.histograms, r.resume)
+            queue.EpochRow(claim, r.epoch, r.metrics, r.layers, r.histograms, r.resume)
             for claim, r in zip(self.claims, reports, strict=True)
         ]
         for attempt in range(WRITE_RETRIES):
             try:
-                ok = feed.write_epochs(self.worker.engine, rows)
+                ok = queue.write_epochs(self.worker.engine, rows)
                 break
             except Exception:
                 if attempt == WRITE_RETRIES - 1:
@@ -253,7 +253,7 @@ class Worker:
     def _resume_state(self, claim: queue.Claim):
         if claim.attempt == 1:
             return None
-        stored = feed.load_resume(self.engine, claim)
+        stored = queue.load_resume(self.engine, claim)
         if stored is None:
             return None
         try:
@@ -308,7 +308,7 @@ class Worker:
         def on_start(hist_bases, from_epoch):
             device = describe(self.device)
             for c in claims:
-                if not feed.begin_training(self.engine, c, device, hist_bases, from_epoch):
+                if not queue.begin_training(self.engine, c, device, hist_bases, from_epoch):
                     raise ClaimLost
 
         try:

@@ -12,9 +12,9 @@ from anyio import to_thread
 from fastapi import APIRouter, Header, HTTPException, Query
 from sse_starlette import EventSourceResponse
 
-from app import views
 from app.deps import EngineDep, ExperimentId, LiveDep, not_found
 from app.live import LiveFeed, Subscriber, replay
+from store import reads
 
 router = APIRouter(tags=["api"])
 MAX_CURSOR = 2**62
@@ -73,7 +73,7 @@ async def experiment_events(
         )
     sub, head = subscription
     try:
-        exists = await to_thread.run_sync(views.experiment_exists, engine, experiment_id)
+        exists = await to_thread.run_sync(reads.experiment_exists, engine, experiment_id)
     except BaseException:
         live.unsubscribe(sub)
         raise

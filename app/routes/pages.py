@@ -1,4 +1,5 @@
-"""HTML pages and the htmx fragments they swap in."""
+"""HTML pages and the htmx fragments they swap in. Routes parse, call a service (app.views,
+app.experiments, app.fleet) and render; they hold no queries of their own."""
 
 import hmac
 from dataclasses import asdict, dataclass
@@ -9,26 +10,24 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from app import experiments as service
 from app import fleet, forms
-from app.deps import EngineDep, ExperimentId, SessionDep, SettingsDep, not_found
-from app.limits import over_budget
+from app.deps import (
+    EngineDep,
+    ExperimentId,
+    SessionDep,
+    SettingsDep,
+    found,
+    query_text,
+    run_ids,
+)
 from app.presets import PRESETS
-from app.routes.api import launch, query_text, run_ids
 from app.schemas import DATASETS, ExperimentIn
 from app.security import TOKEN_COOKIE, cookie_value
 from app.templating import templates
-from app.views import (
-    ListFilter,
-    anything_active,
-    compare,
-    count_experiments,
-    experiment_input,
-    experiment_snapshot,
-    get_experiment,
-    list_experiments,
-)
-from store import queue
-from store.engine import read_session
+from app.views import compare_snapshot, experiment_input, experiment_snapshot, list_experiments
+from store import reads
+from store.reads import ListFilter
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,7 +76,7 @@ ListViewDep = Annotated[ListView, Depends(list_view)]
 
 def list_context(session, view: ListView) -> dict:
     where = view.where()
-    total = count_experiments(session, where)
+    total = reads.count_experiments(session, where)
     pages = max(1, -(-total // PAGE_SIZE))
     view.page = min(view.page, pages)
     return {
@@ -99,10 +98,7 @@ def index(
     """The form (filled from experiment `from` for "Edit as new") and the experiments."""
     body, source = ExperimentIn(), None
     if from_ is not None:
-        found = experiment_input(session, from_)
-        if found is None:
-            raise not_found("experiment", from_)
-        body, source = found[0], from_
+        body, source = found(experiment_input(session, from_), "experiment", from_)[0], from_
     return templates.TemplateResponse(
         request,
         "index.html",
@@ -110,7 +106,7 @@ def index(
             "values": forms.form_values(body),
             "errors": {},
             "source": source,
-            "active": anything_active(session),
+            "active": reads.anything_active(session),
             **list_context(session, view),
         },
     )
@@ -135,7 +131,7 @@ def experiment_list(request: Request, session: SessionDep, view: ListViewDep):
     """The experiments table. The home page polls it while arms are queued or running; once none
     is, the answer says so (286) and the polling stops."""
     context = list_context(session, view)
-    status = 200 if anything_active(session) else STOP_POLLING
+    status = 200 if reads.anything_active(session) else STOP_POLLING
     response = templates.TemplateResponse(
         request, "_experiment_list.html", context, status_code=status
     )
@@ -156,29 +152,14 @@ def compare_page(
         return templates.TemplateResponse(
             request, "compare.html", {"error": e.detail[0]["msg"]}, status_code=422
         )
-    out = compare(session, ids)
+    out = compare_snapshot(session, ids)
     if isinstance(out, int | str):
         status = 404 if isinstance(out, int) else 422
         error = f"Run {out} does not exist (it may have been deleted)." if status == 404 else out
         return templates.TemplateResponse(
             request, "compare.html", {"error": error}, status_code=status
         )
-    query = ",".join(map(str, ids))
-    data = {
-        "experiment_id": None,
-        "cursor": 0,
-        "sweep": None,
-        "sweep_label": None,
-        "curves_url": f"/api/compare/curves?runs={query}",
-        "histograms_url": f"/api/compare/histograms?runs={query}",
-        "runs": [
-            {"id": r["run_id"], "name": f"#{r['experiment_id']} {r['name']}", "value": None}
-            for r in out["runs"]
-        ],
-    }
-    return templates.TemplateResponse(
-        request, "compare.html", {"cmp": out, "data": data, "error": None}
-    )
+    return templates.TemplateResponse(request, "compare.html", {**out, "error": None})
 
 
 @router.get("/fragments/workers", response_class=HTMLResponse)
@@ -192,15 +173,21 @@ def workers_panel(request: Request, session: SessionDep, settings: SettingsDep):
 @router.post("/experiments")
 async def submit(request: Request, engine: EngineDep, settings: SettingsDep):
     raw, body, errors = forms.parse(await request.form())
-    if body is not None and (too_big := over_budget(body, settings.max_work)):
-        body, errors = None, {"form": too_big}
-    if body is None:
+    experiment_id = None
+    if body is not None:
+        try:
+            # A write that may wait for the write lock: off the event loop, which serves the
+            # streams.
+            experiment_id = await to_thread.run_sync(
+                service.launch, engine, body, settings.max_work
+            )
+        except service.TooMuchWork as e:
+            errors = {"form": str(e)}
+    if experiment_id is None:
         # 422 with the form again, errors inline; htmx swaps it in place (see base.html config).
         return templates.TemplateResponse(
             request, "_form.html", {"values": raw, "errors": errors}, status_code=422
         )
-    # A write that may wait for the write lock: off the event loop, which serves the streams.
-    experiment_id = await to_thread.run_sync(launch, engine, body)
     url = f"/experiments/{experiment_id}"
     if request.headers.get("HX-Request"):
         return Response(status_code=201, headers={"HX-Redirect": url})
@@ -249,19 +236,13 @@ def api_docs(request: Request):
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
 def experiment_page(request: Request, experiment_id: ExperimentId, session: SessionDep):
-    snapshot = experiment_snapshot(session, experiment_id)
-    if snapshot is None:
-        raise not_found("experiment", experiment_id)
+    snapshot = found(experiment_snapshot(session, experiment_id), "experiment", experiment_id)
     return templates.TemplateResponse(request, "experiment.html", snapshot)
 
 
 @router.post("/experiments/{experiment_id}/cancel", response_class=HTMLResponse)
-def cancel(request: Request, experiment_id: ExperimentId, engine: EngineDep, session: SessionDep):
-    if get_experiment(session, experiment_id) is None:
-        raise not_found("experiment", experiment_id)
-    queue.request_cancel(engine, experiment_id)
-    with read_session(engine) as fresh:  # the request's session still reads its old snapshot
-        experiment = get_experiment(fresh, experiment_id)
+def cancel(request: Request, experiment_id: ExperimentId, engine: EngineDep):
+    _, experiment = found(service.cancel(engine, experiment_id), "experiment", experiment_id)
     return templates.TemplateResponse(
         request, "_experiment_status.html", {"experiment": experiment}
     )

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from store import engine as engine_module
-from store import feed, queue
+from store import queue, reads
 from store.engine import (
     SQLITE_PAGE_SIZE,
     WRITE_LOCK_KEY,
@@ -84,11 +84,11 @@ def test_writes_are_fenced_by_the_claim_token(engine):
     assert queue.requeue_stalled(engine, timeout_s=30, max_attempts=3) == [claim.run_id]
     second = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
     assert second.attempt == 2
-    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
-    assert not feed.write_epoch(engine, claim, 1, metrics, {}, {})
+    metrics = dict.fromkeys(reads.METRIC_FIELDS, 0.5)
+    assert not queue.write_epoch(engine, claim, 1, metrics, {}, {})
     assert not queue.heartbeat(engine, [claim], w)
     assert not queue.finish(engine, claim, RunStatus.succeeded)
-    assert feed.write_epoch(engine, second, 1, metrics, {}, {})
+    assert queue.write_epoch(engine, second, 1, metrics, {}, {})
     with read_session(engine) as s:
         assert len(s.exec(select(EpochMetric)).all()) == 1
         assert s.get(Run, claim.run_id).status == RunStatus.running
@@ -187,11 +187,11 @@ def test_release_puts_the_run_back_for_another_worker(engine):
 
 def test_change_feed_is_ordered_and_resumable(engine):
     make(engine, 2)
-    first = feed.changes_since(engine, 0)
+    first = reads.changes_since(engine, 0)
     assert [c.id for c in first] == sorted(c.id for c in first)
-    assert feed.changes_since(engine, first[-1].id) == []
+    assert reads.changes_since(engine, first[-1].id) == []
     c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
-    new = feed.changes_since(engine, first[-1].id)
+    new = reads.changes_since(engine, first[-1].id)
     assert [(x.run_id, x.kind) for x in new] == [(c.run_id, "status")]
 
 
@@ -218,19 +218,19 @@ def claimed_pair(engine) -> tuple[queue.Claim, queue.Claim]:
     return a, b
 
 
-def epoch_rows(*arms: tuple[queue.Claim, int]) -> list[feed.EpochRow]:
+def epoch_rows(*arms: tuple[queue.Claim, int]) -> list[queue.EpochRow]:
     """An EpochRow per (claim, epoch), with placeholder metrics."""
-    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
-    return [feed.EpochRow(claim, epoch, metrics, {}, {}) for claim, epoch in arms]
+    metrics = dict.fromkeys(reads.METRIC_FIELDS, 0.5)
+    return [queue.EpochRow(claim, epoch, metrics, {}, {}) for claim, epoch in arms]
 
 
 def test_group_epochs_commit_together_or_not_at_all(engine):
     a, b = claimed_pair(engine)
-    assert feed.write_epochs(engine, epoch_rows((a, 1), (b, 1)))
+    assert queue.write_epochs(engine, epoch_rows((a, 1), (b, 1)))
     with read_session(engine) as s:  # one fenced UPDATE advanced both arms
         assert [s.get(Run, c.run_id).epochs_done for c in (a, b)] == [1, 1]
     queue.release(engine, b, "taken away")  # b's claim is gone
-    assert not feed.write_epochs(engine, epoch_rows((a, 2), (b, 2)))
+    assert not queue.write_epochs(engine, epoch_rows((a, 2), (b, 2)))
     with read_session(engine) as s:
         assert sorted((m.run_id, m.epoch) for m in s.exec(select(EpochMetric))) == [(1, 1), (2, 1)]
 
@@ -238,7 +238,7 @@ def test_group_epochs_commit_together_or_not_at_all(engine):
 def test_a_group_write_refuses_arms_at_different_epochs(engine):
     a, b = claimed_pair(engine)
     with pytest.raises(ValueError, match="one epoch"):
-        feed.write_epochs(engine, epoch_rows((a, 1), (b, 2)))
+        queue.write_epochs(engine, epoch_rows((a, 1), (b, 2)))
     with read_session(engine) as s:
         assert s.exec(select(EpochMetric)).all() == []
 
@@ -256,8 +256,8 @@ def test_an_epochs_rows_reach_postgresql_without_a_pipeline(pg_url, monkeypatch)
 
     monkeypatch.setattr(psycopg.Cursor, "executemany", spy)
     hists = {"fc1.weight": (0, [1] * 8), "fc2.weight": (1, [2] * 8)}
-    rows = [feed.EpochRow(r.claim, 1, r.metrics, {}, hists) for r in epoch_rows((a, 1), (b, 1))]
-    assert feed.write_epochs(engine, rows)
+    rows = [queue.EpochRow(r.claim, 1, r.metrics, {}, hists) for r in epoch_rows((a, 1), (b, 1))]
+    assert queue.write_epochs(engine, rows)
     assert pipelined == []
     with read_session(engine) as s:
         assert len(s.exec(select(EpochMetric)).all()) == 2
@@ -297,16 +297,16 @@ def test_postgresql_frees_the_write_lock_of_a_writer_frozen_between_statements(p
 def test_a_lagging_resume_state_drops_the_epochs_after_it(engine):
     make(engine, 1)
     c = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
-    feed.begin_training(engine, c, "cpu", {}, 0)
-    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
-    feed.write_epoch(engine, c, 1, metrics, {}, {})
+    queue.begin_training(engine, c, "cpu", {}, 0)
+    metrics = dict.fromkeys(reads.METRIC_FIELDS, 0.5)
+    queue.write_epoch(engine, c, 1, metrics, {}, {})
     # a bytearray, as the worker's snapshot is: stored as it is, read back as bytes
-    feed.write_epoch(engine, c, 2, metrics, {}, {}, resume=bytearray(b"state after 2"))
-    feed.write_epoch(engine, c, 3, metrics, {}, {})  # no state: saved at most every few seconds
+    queue.write_epoch(engine, c, 2, metrics, {}, {}, resume=bytearray(b"state after 2"))
+    queue.write_epoch(engine, c, 3, metrics, {}, {})  # no state: saved at most every few seconds
     queue.release(engine, c, "worker gone", interruption="its worker shut down")
     c2 = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
-    assert feed.load_resume(engine, c2) == (2, b"state after 2")
-    assert feed.begin_training(engine, c2, "cpu", {}, from_epoch=2)
+    assert queue.load_resume(engine, c2) == (2, b"state after 2")
+    assert queue.begin_training(engine, c2, "cpu", {}, from_epoch=2)
     with read_session(engine) as s:
         assert [m.epoch for m in s.exec(select(EpochMetric).order_by(EpochMetric.epoch))] == [1, 2]
         run = s.get(Run, c2.run_id)

@@ -101,19 +101,19 @@ def test_a_supervisor_that_gave_up_says_why(client, engine):
 
 
 def test_a_resumed_arms_card_says_what_the_resume_cost(client, engine):
-    from store import feed
+    from store import reads
 
     exp = queue.create_experiment(engine, "x", {**CFG, "epochs": 10}, [("a", {})])
     first = queue.claim_next(engine, queue.register_worker(engine, "h", 1, "cpu"))
-    assert feed.begin_training(engine, first, "cpu", {}, 0)
-    metrics = dict.fromkeys(feed.METRIC_FIELDS, 0.5)
+    assert queue.begin_training(engine, first, "cpu", {}, 0)
+    metrics = dict.fromkeys(reads.METRIC_FIELDS, 0.5)
     for epoch in range(1, 6):
         state = b"state" if epoch == 3 else None
-        assert feed.write_epoch(engine, first, epoch, metrics, {}, {}, resume=state)
+        assert queue.write_epoch(engine, first, epoch, metrics, {}, {}, resume=state)
     queue.release(engine, first, "gone", interruption="its worker stopped")
     second = queue.claim_next(engine, queue.register_worker(engine, "h", 2, "cpu"))
-    assert feed.load_resume(engine, second) == (3, b"state")
-    assert feed.begin_training(engine, second, "cpu", {}, from_epoch=3)
+    assert queue.load_resume(engine, second) == (3, b"state")
+    assert queue.begin_training(engine, second, "cpu", {}, from_epoch=3)
 
     def card() -> str:
         page = client.get(f"/experiments/{exp.id}").text
@@ -128,5 +128,5 @@ def test_a_resumed_arms_card_says_what_the_resume_cost(client, engine):
         5,
     )
     for epoch in (4, 5):
-        assert feed.write_epoch(engine, second, epoch, metrics, {}, {})
+        assert queue.write_epoch(engine, second, epoch, metrics, {}, {})
     assert card() == "resumed after epoch 3 when its worker stopped; epochs 4-5 retrained"

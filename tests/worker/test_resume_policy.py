@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from store import feed, queue
+from store import queue
 from store.engine import get_engine
 from tests.worker.arms import alone
 from worker import loop
@@ -23,7 +23,7 @@ def _writer(settings) -> _Writer:
     worker = Worker(settings)
     worker.id = queue.register_worker(engine, "host", 1, "cpu")
     claim = queue.claim_next(engine, worker.id)
-    assert feed.begin_training(engine, claim, "cpu", {})
+    assert queue.begin_training(engine, claim, "cpu", {})
     writer = _Writer(worker, [claim], threading.Event())
     writer.start()
     return writer
