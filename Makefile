@@ -1,4 +1,5 @@
-# reglab: `make up` runs the dashboard with one worker; `make test` runs every test.
+# reglab: `make up` runs the dashboard with one worker; `make test` runs every test, `make test-fast`
+# the unit tests only (in-process: no server or worker process, no PostgreSQL, no browser).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,11 @@ ifneq ($(wildcard ../shared/data/MNIST/raw),)
 export REGLAB_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: setup up test lint bench clean
+# Tests run in parallel (pytest-xdist), one process per core: the integration tests mostly wait on
+# the processes they start, so a core more than the machine has still pays; set TEST_JOBS to change.
+TEST_JOBS ?= auto
+
+.PHONY: setup up test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "reglab needs Python 3.11 or newer")'
@@ -26,7 +31,10 @@ up: setup
 	$(BIN)/reglab up
 
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS) --dist worksteal
+
+test-fast: setup
+	$(BIN)/pytest tests/unit -n $(TEST_JOBS) --dist worksteal
 
 lint: setup
 	$(BIN)/ruff check .

@@ -5,7 +5,7 @@ worker's TrainConfig (worker.config), the work estimate (app.limits), the docs' 
 (`settings_table`) and the lockstep engine's list of fields arms may differ in. Adding a setting is
 one entry in SETTINGS plus its use in training.
 
-Pure Python: both the web side and the worker import it (tests/test_boundary.py).
+Pure Python: both the web side and the worker import it (tests/integration/test_boundary.py).
 """
 
 import json

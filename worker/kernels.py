@@ -3,8 +3,8 @@
 Underscore functions and raw aten overloads carry no compatibility promise: a torch release may
 rename, re-sign or drop them. Each is looked up once, here, by name; where it is missing the same
 result comes from the public path (torch.optim's own step, plain tensor ops). Nothing else in the
-project calls a private torch function. tests/worker/test_kernels.py holds each fast path equal to
-its public counterpart on the installed torch, and each fallback equal too.
+project calls a private torch function. tests/unit/worker/test_kernels.py holds each fast path
+equal to its public counterpart on the installed torch, and each fallback equal too.
 """
 
 import torch

@@ -288,15 +288,7 @@ class Worker:
         """Train the claimed run (with the arms that join it); returns how many runs it took."""
         claims, states = self._group(claim, self._resume_state(claim))
         cfgs = [TrainConfig.from_dict(c.config) for c in claims]
-        resumed = f", resuming after epoch {states[0]['epoch']}" if states[0] else ""
-        log.info(
-            "runs %s (%s): attempt %s%s%s",
-            [c.run_id for c in claims],
-            ", ".join(c.name for c in claims),
-            claim.attempt,
-            resumed,
-            ", in lockstep" if len(claims) > 1 else "",
-        )
+        _log_start(claims, states)
         watch = _Watch(self, claims)
         writer = _Writer(self, claims, watch.lost)
         watch.start()
@@ -332,19 +324,7 @@ class Worker:
             )
             writer.close()
             for c, cfg, result in zip(claims, cfgs, results, strict=True):
-                files = checkpoint.final_files(
-                    result.model.state_dict(), cfg.to_dict(), result.epoch, result.metrics
-                )
-                rows = artifacts.prepare(
-                    self.settings.artifact_storage, self.settings.checkpoints, c.run_id, files
-                )
-                if not queue.finish(self.engine, c, RunStatus.succeeded, checkpoints=rows):
-                    if not queue.run_exists(self.engine, c.run_id):
-                        # Deleted while it trained: the files just written belong to nobody.
-                        names = [row.filename for row, _ in rows if row.storage == "file"]
-                        artifacts.remove_files(self.settings.checkpoints, names, [c.run_id])
-                    raise ClaimLost
-                log.info("run %s succeeded: val_acc %.4f", c.run_id, result.metrics["val_acc"])
+                self._succeed(c, cfg, result)
         except (Stopped, ClaimLost):
             self._stopped(claims, watch, writer)
         except DatasetMissing as e:
@@ -358,6 +338,23 @@ class Worker:
             watch.done.set()
             watch.join()
         return len(claims)
+
+    def _succeed(self, c: queue.Claim, cfg: TrainConfig, result) -> None:
+        """Store a finished arm's checkpoint files and mark it succeeded; ClaimLost where the
+        claim went meanwhile (the files of an arm deleted while it trained are removed)."""
+        files = checkpoint.final_files(
+            result.model.state_dict(), cfg.to_dict(), result.epoch, result.metrics
+        )
+        rows = artifacts.prepare(
+            self.settings.artifact_storage, self.settings.checkpoints, c.run_id, files
+        )
+        if not queue.finish(self.engine, c, RunStatus.succeeded, checkpoints=rows):
+            if not queue.run_exists(self.engine, c.run_id):
+                # Deleted while it trained: the files just written belong to nobody.
+                names = [row.filename for row, _ in rows if row.storage == "file"]
+                artifacts.remove_files(self.settings.checkpoints, names, [c.run_id])
+            raise ClaimLost
+        log.info("run %s succeeded: val_acc %.4f", c.run_id, result.metrics["val_acc"])
 
     def _settle(self, writer: _Writer) -> None:
         """Let the writer finish what it has; its own failure no longer matters here."""
@@ -386,3 +383,15 @@ class Worker:
         self._settle(writer)
         for c in claims:
             queue.finish(self.engine, c, RunStatus.failed, error=message)
+
+
+def _log_start(claims: list[queue.Claim], states: list) -> None:
+    resumed = f", resuming after epoch {states[0]['epoch']}" if states[0] else ""
+    log.info(
+        "runs %s (%s): attempt %s%s%s",
+        [c.run_id for c in claims],
+        ", ".join(c.name for c in claims),
+        claims[0].attempt,
+        resumed,
+        ", in lockstep" if len(claims) > 1 else "",
+    )

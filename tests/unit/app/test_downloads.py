@@ -14,9 +14,9 @@ from app.downloads import FORMULA_STARTS, ascii_filename, attachment, csv_cell, 
 from app.main import create_app
 from store.engine import write_session
 from store.models import EpochMetric
+from tests.factories import TINY
 from worker.loop import Worker
 
-TINY = {"train_per_class": 5, "val_per_class": 5, "epochs": 1, "hidden": 8, "batch_size": 16}
 UNICODE_ARMS = ["λ-test", "测试", "Ridge"]
 
 

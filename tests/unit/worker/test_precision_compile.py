@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.worker.arms import CPU, alone, together
+from tests.unit.worker.arms import CPU, alone, together
 from worker.config import TrainConfig
 from worker.engines import evaluate, mixed_precision, model_for
 from worker.train import load_data

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import needs_real_mnist
-from tests.worker.arms import alone
+from tests.unit.worker.arms import alone
 from worker import augment as A
 from worker import train as T
 from worker.config import TrainConfig

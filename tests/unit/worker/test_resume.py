@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from tests.worker.arms import CPU, alone
+from tests.unit.worker.arms import CPU, alone
 from worker import checkpoint
 from worker.config import TrainConfig
 from worker.train import load_data

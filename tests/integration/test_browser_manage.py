@@ -5,14 +5,14 @@ import httpx
 import pytest
 
 from tests.conftest import wait_for
-from tests.test_browser import ARTIFACTS, CHROMIUM, browser, chart_points, page  # noqa: F401
+from tests.factories import SMALL
+from tests.integration.test_browser import ARTIFACTS, CHROMIUM, browser, chart_points, page  # noqa: F401
 
 pytestmark = pytest.mark.browser
-TINY = {"train_per_class": 20, "val_per_class": 20, "epochs": 2, "hidden": 32}
 
 
 def create(url, **fields):
-    r = httpx.post(f"{url}/api/experiments", json={**TINY, **fields})
+    r = httpx.post(f"{url}/api/experiments", json={**SMALL, **fields})
     assert r.status_code == 201, r.text
     return r.json()
 

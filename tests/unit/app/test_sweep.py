@@ -7,10 +7,8 @@ import math
 import pytest
 
 from tests.conftest import needs_real_mnist
-from tests.routes.test_pages import FORM
+from tests.factories import FORM, SMALL
 from worker.loop import Worker
-
-SMALL = {"train_per_class": 20, "val_per_class": 20, "epochs": 2, "hidden": 32}
 
 
 def sweep(client, **kw):

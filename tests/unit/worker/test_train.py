@@ -7,7 +7,7 @@ import torch
 
 from store import bins
 from tests.conftest import needs_real_mnist
-from tests.worker.arms import CPU, alone
+from tests.unit.worker.arms import CPU, alone
 from worker.checkpoint import final_files
 from worker.config import TrainConfig
 from worker.engines import evaluate

@@ -2,17 +2,16 @@
 SQLite file; liveness from real processes."""
 
 import os
-import subprocess
-import sys
 from datetime import timedelta
 
 from sqlalchemy import update
 
 from store import procs, queue
 from store.engine import write_session
-from store.models import Supervisor, Worker, utcnow
+from store.models import Supervisor, utcnow
+from tests.factories import QUEUED
 
-CFG = {"dataset": "mnist", "epochs": 5, "seed": 0}
+CFG = {**QUEUED, "epochs": 5}
 FAR = "another-boot/pid:[1]"  # a node other than this one: judged by its heartbeat only
 
 
@@ -31,46 +30,6 @@ def test_no_worker_and_arms_waiting_is_a_warning(client, engine):
     )
     panel = client.get("/fragments/workers").text
     assert "2 arms wait and no worker is running" in panel and "<code>reglab worker</code>" in panel
-
-
-def test_live_workers_with_what_they_train_and_no_dead_ones(client, engine):
-    exp = queue.create_experiment(engine, "sweep", CFG, [("a", {}), ("b", {}), ("c", {})])
-    me = queue.register_worker(
-        engine, "here", os.getpid(), "cpu", procs.node(), procs.start_ticks(os.getpid())
-    )
-    far = queue.register_worker(engine, "gpu-box", 77, "cuda (NVIDIA H200)", FAR, 5)
-    silent = queue.register_worker(engine, "gone-box", 78, "cpu", FAR, 6)
-    with write_session(engine) as s:  # silent past the stall timeout (30 s)
-        old = utcnow() - timedelta(seconds=45)
-        s.exec(update(Worker).where(Worker.id == silent).values(heartbeat_at=old))
-    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    dead = queue.register_worker(
-        engine, "here", victim.pid, "cpu", procs.node(), procs.start_ticks(victim.pid)
-    )
-    first = queue.claim_next(engine, me)
-    more = queue.claim_more(engine, me, first, [first.run_id + 1])
-    queue.claim_next(engine, dead)
-    victim.kill()
-    victim.wait()  # its heartbeat is fresh, but its process is gone
-
-    answer = client.get("/api/workers").json()
-    assert answer["warning"] is None and answer["queued"] == 0
-    listed = {w["id"]: w for w in answer["workers"]}
-    assert set(listed) == {me, far}
-    assert [r["id"] for r in listed[me]["runs"]] == [first.run_id, more[0].run_id]
-    assert listed[me]["runs"][0] == {
-        "id": first.run_id,
-        "experiment_id": exp.id,
-        "experiment_name": "sweep",
-        "name": "a",
-        "epochs_done": 0,
-        "epochs_total": 5,
-    }
-    assert listed[far]["runs"] == [] and listed[far]["device"] == "cuda (NVIDIA H200)"
-    assert 0 <= listed[far]["heartbeat_age_s"] < 30
-    panel = client.get("/fragments/workers").text
-    assert f'data-worker="{me}"' in panel and f'data-worker="{far}"' in panel
-    assert f'data-worker="{dead}"' not in panel and "idle" in panel
 
 
 def test_a_supervisor_that_gave_up_says_why(client, engine):

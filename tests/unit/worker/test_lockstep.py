@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.worker.arms import CPU, alone, together
+from tests.unit.worker.arms import CPU, alone, together
 from worker import checkpoint, lockstep
 from worker.config import TrainConfig
 from worker.lockstep import StackedEngine, lockstep_key

@@ -8,20 +8,8 @@ from sqlmodel import select
 
 from store.engine import read_session
 from store.models import Experiment, Run
+from tests.factories import SMALL_THREE_ARMS
 from worker.loop import Worker
-
-SMALL = {
-    "dataset": "mnist",
-    "train_per_class": 20,
-    "val_per_class": 20,
-    "epochs": 2,
-    "batch_size": 32,
-    "lr": 0.001,
-    "optimizer": "adam",
-    "hidden": 32,
-    "seed": 0,
-    "runs": [{"name": "original"}, {"name": "lasso", "l1": 0.0001}, {"name": "ridge", "l2": 0.001}],
-}
 
 
 def count_rows(engine):
@@ -30,7 +18,7 @@ def count_rows(engine):
 
 
 def test_create_answers_201_with_runs(client):
-    r = client.post("/api/experiments", json=SMALL)
+    r = client.post("/api/experiments", json=SMALL_THREE_ARMS)
     assert r.status_code == 201
     body = r.json()
     assert [(x["name"], x["status"]) for x in body["runs"]] == [
@@ -84,7 +72,7 @@ def test_defaults_are_the_tutorial(client):
 )
 def test_invalid_input_answers_422_and_creates_nothing(client, engine, patch):
     before = count_rows(engine)
-    r = client.post("/api/experiments", json={**SMALL, **patch})
+    r = client.post("/api/experiments", json={**SMALL_THREE_ARMS, **patch})
     assert r.status_code == 422, r.text
     assert r.json()["detail"]
     assert count_rows(engine) == before
@@ -99,7 +87,7 @@ def test_nan_in_raw_json_is_refused(client, engine):
 
 
 def test_list_is_newest_first(client):
-    ids = [client.post("/api/experiments", json=SMALL).json()["id"] for _ in range(3)]
+    ids = [client.post("/api/experiments", json=SMALL_THREE_ARMS).json()["id"] for _ in range(3)]
     assert [e["id"] for e in client.get("/api/experiments").json()] == ids[::-1]
     assert [e["id"] for e in client.get("/api/experiments?limit=1&offset=1").json()] == [ids[1]]
 
@@ -125,7 +113,7 @@ def test_unknown_id_cancel_answers_404(client):
 
 
 def test_cancel_queued_experiment(client):
-    exp = client.post("/api/experiments", json=SMALL).json()
+    exp = client.post("/api/experiments", json=SMALL_THREE_ARMS).json()
     r = client.post(f"/api/experiments/{exp['id']}/cancel")
     assert r.status_code == 200
     assert r.json()["cancelled"] == 3 and r.json()["experiment"]["status"] == "cancelled"
@@ -133,7 +121,7 @@ def test_cancel_queued_experiment(client):
 
 
 def test_trained_run_serves_metrics_histograms_and_checkpoint(client, settings):
-    exp = client.post("/api/experiments", json=SMALL).json()
+    exp = client.post("/api/experiments", json=SMALL_THREE_ARMS).json()
     assert Worker(settings).run_forever(exit_when_idle=True) == 3
     got = client.get(f"/api/experiments/{exp['id']}").json()
     assert got["status"] == "succeeded"

@@ -13,8 +13,8 @@ from sqlmodel import select
 from store import procs, queue
 from store.engine import get_engine, read_session, write_session
 from store.models import Run, RunStatus, Supervisor, Worker, utcnow
-
-CFG = {"dataset": "mnist", "epochs": 3, "seed": 0}
+from tests.factories import QUEUED
+from tests.unit.app.test_fleet import FAR
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_a_dead_worker_of_this_node_loses_its_run_at_once(backend, settings, sle
     if backend:
         settings.database_url = backend
     engine = get_engine(settings.db_url)
-    queue.create_experiment(engine, "x", CFG, [("a", {}), ("b", {})])
+    queue.create_experiment(engine, "x", QUEUED, [("a", {}), ("b", {})])
     survivor, victim = sleepers(), sleepers()
     alive, dead = as_worker(engine, survivor), as_worker(engine, victim)
     kept, lost = queue.claim_next(engine, alive), queue.claim_next(engine, dead)
@@ -74,7 +74,7 @@ def test_a_dead_worker_of_this_node_loses_its_run_at_once(backend, settings, sle
 
 
 def test_out_of_attempts_a_dead_workers_run_fails(engine, sleepers):
-    queue.create_experiment(engine, "x", CFG, [("a", {})])
+    queue.create_experiment(engine, "x", QUEUED, [("a", {})])
     victim = sleepers()
     claim = queue.claim_next(engine, as_worker(engine, victim))
     victim.kill()
@@ -85,7 +85,7 @@ def test_out_of_attempts_a_dead_workers_run_fails(engine, sleepers):
 
 
 def test_a_worker_of_another_node_is_left_to_the_stall_timeout(engine, sleepers):
-    queue.create_experiment(engine, "x", CFG, [("a", {})])
+    queue.create_experiment(engine, "x", QUEUED, [("a", {})])
     victim = sleepers()
     far = as_worker(engine, victim, node="another-boot/pid:[1]")
     claim = queue.claim_next(engine, far)
@@ -160,3 +160,43 @@ def test_a_proc_of_another_pid_namespace_judges_nothing(tmp_path, monkeypatch):
         assert procs.node() == "boot/pid:[4026531836]"
     finally:
         procs.node.cache_clear()
+
+
+def test_live_workers_with_what_they_train_and_no_dead_ones(client, engine):
+    exp = queue.create_experiment(engine, "sweep", QUEUED, [("a", {}), ("b", {}), ("c", {})])
+    me = queue.register_worker(
+        engine, "here", os.getpid(), "cpu", procs.node(), procs.start_ticks(os.getpid())
+    )
+    far = queue.register_worker(engine, "gpu-box", 77, "cuda (NVIDIA H200)", FAR, 5)
+    silent = queue.register_worker(engine, "gone-box", 78, "cpu", FAR, 6)
+    with write_session(engine) as s:  # silent past the stall timeout (30 s)
+        old = utcnow() - timedelta(seconds=45)
+        s.exec(update(Worker).where(Worker.id == silent).values(heartbeat_at=old))
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = queue.register_worker(
+        engine, "here", victim.pid, "cpu", procs.node(), procs.start_ticks(victim.pid)
+    )
+    first = queue.claim_next(engine, me)
+    more = queue.claim_more(engine, me, first, [first.run_id + 1])
+    queue.claim_next(engine, dead)
+    victim.kill()
+    victim.wait()  # its heartbeat is fresh, but its process is gone
+
+    answer = client.get("/api/workers").json()
+    assert answer["warning"] is None and answer["queued"] == 0
+    listed = {w["id"]: w for w in answer["workers"]}
+    assert set(listed) == {me, far}
+    assert [r["id"] for r in listed[me]["runs"]] == [first.run_id, more[0].run_id]
+    assert listed[me]["runs"][0] == {
+        "id": first.run_id,
+        "experiment_id": exp.id,
+        "experiment_name": "sweep",
+        "name": "a",
+        "epochs_done": 0,
+        "epochs_total": 5,
+    }
+    assert listed[far]["runs"] == [] and listed[far]["device"] == "cuda (NVIDIA H200)"
+    assert 0 <= listed[far]["heartbeat_age_s"] < 30
+    panel = client.get("/fragments/workers").text
+    assert f'data-worker="{me}"' in panel and f'data-worker="{far}"' in panel
+    assert f'data-worker="{dead}"' not in panel and "idle" in panel

@@ -4,12 +4,12 @@ per-run API, and a page whose size does not grow with the experiment."""
 import json
 import re
 
-from tests.routes.test_api import SMALL
+from tests.factories import SMALL_THREE_ARMS
 from worker.loop import Worker
 
 
 def test_curves_and_histograms_are_the_per_run_numbers(client, settings):
-    exp = client.post("/api/experiments", json=SMALL).json()
+    exp = client.post("/api/experiments", json=SMALL_THREE_ARMS).json()
     assert Worker(settings).run_forever(exit_when_idle=True) == 3
     curves = client.get(f"/api/experiments/{exp['id']}/curves").json()
     assert [c["run_id"] for c in curves["runs"]] == [r["id"] for r in exp["runs"]]
@@ -43,7 +43,7 @@ def test_unknown_experiment_curves_and_histograms_answer_404(client):
 
 
 def test_the_page_carries_no_measurements(client, settings):
-    exp = client.post("/api/experiments", json=SMALL).json()
+    exp = client.post("/api/experiments", json=SMALL_THREE_ARMS).json()
     empty = client.get(f"/experiments/{exp['id']}").text
     Worker(settings).run_forever(exit_when_idle=True)
     html = client.get(f"/experiments/{exp['id']}").text

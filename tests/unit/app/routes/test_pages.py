@@ -8,30 +8,7 @@ from sqlmodel import select
 from store.engine import read_session
 from store.models import Experiment
 from tests.conftest import ROOT
-
-FORM = {
-    "name": "",
-    "dataset": "mnist",
-    "train_per_class": "20",
-    "val_per_class": "20",
-    "model": "mlp",
-    "hidden": "32",
-    "depth": "1",
-    "optimizer": "adam",
-    "lr": "0.001",
-    "momentum": "0",
-    "batch_size": "32",
-    "epochs": "2",
-    "seed": "0",
-    "precision": "fp32",
-    "runs.0.name": "Original",
-    "runs.0.l1": "0",
-    "runs.0.aug_flip": "on",
-    "runs.1.name": "Lasso",
-    "runs.1.l1": "0.0001",
-    "runs.1.l2": "0",
-    "runs.1.aug_flip": "on",
-}
+from tests.factories import FORM
 
 
 def n_experiments(engine):

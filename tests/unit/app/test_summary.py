@@ -4,7 +4,7 @@ reference arm follows its rule (Original; else a sweep's zero arm; else the firs
 import pytest
 
 from store import queue
-from tests.routes.test_api import SMALL
+from tests.factories import SMALL_THREE_ARMS
 from worker.loop import Worker
 
 FIGURES = (
@@ -35,7 +35,7 @@ def expected(rows: list[dict]) -> dict:
 
 def test_summary_figures_are_the_per_run_numbers(client, settings):
     # Arms named in another case: "original" is still the reference, though it is not last.
-    body = {**SMALL, "epochs": 3}
+    body = {**SMALL_THREE_ARMS, "epochs": 3}
     body["runs"] = [
         {"name": "lasso", "l1": 0.001},
         {"name": "ORIGINAL"},
@@ -80,7 +80,7 @@ def test_summary_figures_are_the_per_run_numbers(client, settings):
 
 def test_reference_is_a_sweeps_zero_arm_wherever_it_is(client, engine):
     # Stored with the zero arm last (the form puts it first): the rule, not the order, finds it.
-    config = {**SMALL, "sweep": {"param": "l2", "from": 0.001, "to": 0.01, "points": 2}}
+    config = {**SMALL_THREE_ARMS, "sweep": {"param": "l2", "from": 0.001, "to": 0.01, "points": 2}}
     config.pop("runs", None)
     arms = [("l2=0.001", {"l2": 0.001}), ("l2=0.01", {"l2": 0.01}), ("l2=0", {"l2": 0.0})]
     exp = queue.create_experiment(engine, "sweep", config, arms)
@@ -90,7 +90,7 @@ def test_reference_is_a_sweeps_zero_arm_wherever_it_is(client, engine):
 
 
 def test_reference_is_the_first_arm_otherwise(client):
-    body = {**SMALL, "runs": [{"name": "wide", "l2": 0.01}, {"name": "Original-ish"}]}
+    body = {**SMALL_THREE_ARMS, "runs": [{"name": "wide", "l2": 0.01}, {"name": "Original-ish"}]}
     exp = client.post("/api/experiments", json=body).json()
     out = client.get(f"/api/experiments/{exp['id']}/summary").json()
     assert out["reference"] == exp["runs"][0]["id"]

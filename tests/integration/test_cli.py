@@ -112,8 +112,10 @@ def up(settings, tmp_path):
 
 
 def test_a_killed_worker_of_up_comes_back_and_its_run_resumes(settings, up):
-    """kill -9 of the worker mid-run, and nothing else: within 15 s the run trains again (the
-    stall timeout is 30 s), then finishes with every epoch stored exactly once."""
+    """kill -9 of the worker mid-run, and nothing else: the run trains again before the stall
+    timeout (30 s) could have taken it back, so `reglab up` brought it back; then it finishes
+    with every epoch stored exactly once. The deadline is the behaviour: it is the stall timeout
+    itself, so a loaded machine does not fail it."""
     settings.resume_every = 0.0  # a resume state after every epoch: it resumes where it stopped
     u = up()
     wait_for(u.serving, timeout=60, what="the dashboard")
@@ -144,7 +146,7 @@ def test_a_killed_worker_of_up_comes_back_and_its_run_resumes(settings, up):
 
     wait_for(resumed, timeout=60, interval=0.1, what="the run to resume")
     took = time.monotonic() - killed
-    assert took < 15, f"resumed {took:.1f} s after the kill"
+    assert took < settings.stall_timeout, f"resumed {took:.1f} s after the kill"
     (restarted,) = worker_pids(u.proc.pid)
     assert restarted != worker
     run = u.get(f"/api/runs/{run_id}")

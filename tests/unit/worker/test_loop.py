@@ -2,13 +2,12 @@
 many seconds, or ('auto', the default) as often as keeps their measured cost near 0.5 %."""
 
 import threading
-import time
 
 import torch
 
 from store import queue
 from store.engine import get_engine
-from tests.worker.arms import alone
+from tests.unit.worker.arms import alone
 from worker import loop
 from worker.config import TrainConfig
 from worker.loop import Worker, _Writer
@@ -29,6 +28,15 @@ def _writer(settings) -> _Writer:
     return writer
 
 
+def simulated_clock(writer: _Writer) -> list[float]:
+    """Give the writer a clock that moves only when the test moves it (now[0] += seconds), starting
+    at 0 with its last state and last epoch there: the policy is about time, not the machine's."""
+    now = [0.0]
+    writer.clock = lambda: now[0]
+    writer.last_state = writer.last_epoch = 0.0
+    return now
+
+
 def _report_with_state(settings):
     cfg = TrainConfig.from_dict({**CONFIG, "epochs": 1})
     data = load_data(cfg, settings.dataset_root, False, torch.device("cpu"))
@@ -42,9 +50,9 @@ def test_every_epoch_and_every_n_seconds(settings):
     assert [writer.state_due(e) for e in range(1, 5)] == [True] * 4
     assert not writer.state_due(CONFIG["epochs"])  # the last epoch finishes the run instead
     settings.resume_every = 0.3
-    writer.last_state = time.monotonic()
+    now = simulated_clock(writer)
     assert not writer.state_due(5)
-    time.sleep(0.35)
+    now[0] += 0.35
     assert writer.state_due(6)
     assert not writer.state_due(7)
     writer.close()
@@ -53,9 +61,9 @@ def test_every_epoch_and_every_n_seconds(settings):
 def test_auto_spaces_states_by_what_the_last_one_cost(settings, monkeypatch):
     settings.resume_every = "auto"
     writer = _writer(settings)
+    now = simulated_clock(writer)
     assert not writer.state_due(1)  # none in the first RESUME_MIN_S of training
-    monkeypatch.setattr(loop, "RESUME_MIN_S", 0.2)
-    time.sleep(0.25)
+    now[0] += loop.RESUME_MIN_S + 0.05
     assert writer.state_due(1)  # then the first one is taken, and measured
     assert not writer.state_due(2)  # not another while that one is still being stored
 
@@ -69,8 +77,8 @@ def test_auto_spaces_states_by_what_the_last_one_cost(settings, monkeypatch):
 
     monkeypatch.setattr(loop, "RESUME_COST_RATIO", 1.0)  # so the test need not wait 300 x cost
     monkeypatch.setattr(loop, "RESUME_MIN_S", 0.0)
-    writer.last_state = time.monotonic()
-    time.sleep(cost * 1.1)
+    writer.last_state = now[0]
+    now[0] += cost * 1.1
     assert writer.state_due(4)
 
 

@@ -11,9 +11,10 @@ from app import downloads, experiments
 from app.schemas import ExperimentIn, ExperimentPatch
 from store import reads
 from store.engine import read_session
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"epochs": 2, "train_per_class": 5, "val_per_class": 5, "hidden": 8}
+TINY = {**factories.TINY, "epochs": 2}
 
 
 def count(engine) -> int:
