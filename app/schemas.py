@@ -31,6 +31,7 @@ from store.spec import (
     EPOCH_METRICS,
     LINEAR_SWEEPS,
     MAX_ARMS,
+    MAX_RUNS,
     SPEC,
     SWEEPS,
     Kind,
@@ -220,6 +221,21 @@ class ExperimentRules(Strict):
             raise ValueError(f"a sweep makes at most {MAX_ARMS} arms")
         self.runs = [self.arm_model(**self.sweep.arm_fields(v)) for v in values]
         return self
+
+    @model_validator(mode="after")
+    def _run_cap(self) -> Any:
+        """Each arm trains once per repeat: arms x repeats runs, at most MAX_RUNS."""
+        repeats = getattr(self, "repeats", 1)
+        if len(self.runs) * repeats <= MAX_RUNS:
+            return self
+        runs = len(self.runs) * repeats
+        error = PydanticCustomError(
+            "too_many_runs",
+            f"{len(self.runs)} arms x {repeats} repeats = {runs} runs, over the limit of "
+            f"{MAX_RUNS} runs per experiment: use fewer repeats or arms",
+        )
+        details = InitErrorDetails(type=error, loc=("repeats",), input=repeats)
+        raise ValidationError.from_exception_data(type(self).__name__, [details])
 
     @model_validator(mode="after")
     def _per_layer_lengths(self) -> Any:
