@@ -159,6 +159,8 @@ def experiment_path(session: Session, experiment_id: int) -> dict[str, Any] | No
             "status": run.status,
             "epoch": last.epoch if last else 0,
             "checkpoint_url": run.checkpoint_url,
+            "arm": run.arm,
+            "seed": run.seed,
         }
         if last is not None:
             m = reads.metric_dict(last)
