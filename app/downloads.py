@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi.responses import FileResponse, Response
 from sqlmodel import Session
 
-from app import views
+from app import summary, views
 from store import artifacts, reads
 from store.models import Run
 
@@ -92,10 +92,10 @@ def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | N
                 known = layers.setdefault(layer, [])
                 known.extend(s for s in stats if s not in known)
     scalars = [*reads.METRIC_FIELDS, "gap"]
-    head = ["run_id", "arm", "status", "epoch", *scalars]
+    head = ["run_id", "arm", "status", "epoch", *scalars, "seed"]
     head += [f"{layer}.{stat}" for layer in sorted(layers) for stat in layers[layer]]
     rows = [
-        [run.id, run.name, run.status, m["epoch"], *(m.get(k) for k in scalars)]
+        [run.id, run.name, run.status, m["epoch"], *(m.get(k) for k in scalars), run.seed]
         + [
             m["layers"].get(layer, {}).get(stat)
             for layer in sorted(layers)
@@ -119,10 +119,11 @@ def path_table(path: dict[str, Any]) -> tuple[list, list]:
     """The regularization path (views.experiment_path) as (header, rows): one row per arm."""
     layers = sorted({name for p in path["points"] for name in p.get("layers", {})})
     head = ["run_id", "arm", path["param"] or "value", "status", "epoch", *views.PATH_METRICS]
-    head += [f"{layer}.{k}" for layer in layers for k in views.PATH_LAYER_STATS]
+    head += ["seed", *(f"{layer}.{k}" for layer in layers for k in views.PATH_LAYER_STATS)]
     rows = [
         [p["run_id"], p["name"], p["value"], p["status"], p["epoch"]]
         + [p.get(k) for k in views.PATH_METRICS]
+        + [p.get("seed")]
         + [
             p.get("layers", {}).get(layer, {}).get(k)
             for layer in layers
@@ -140,6 +141,36 @@ def path_csv(session: Session, experiment_id: int) -> Response | None:
     if path is None:
         return None
     return csv_response(f"reglab-experiment{experiment_id}-path.csv", *path_table(path))
+
+
+INTERVAL_COLUMNS = ("n", "mean", "low", "high")
+DIFFERENCE_COLUMNS = ("n", "mean", "low", "high", "p_value")
+
+
+def summary_table(found: dict[str, Any]) -> tuple[list, list]:
+    """The summary (app.summary) as (header, rows): one row per arm, with each figure's mean and
+    95 % interval over seeds and the paired difference from the reference arm."""
+    head = ["arm", "name", "repeats", "left_out_seeds"]
+    head += [f"{key}.{c}" for key in summary.INTERVALS for c in INTERVAL_COLUMNS]
+    head += [f"difference.{c}" for c in DIFFERENCE_COLUMNS] + ["sentence"]
+    rows = []
+    for arm in found["arms"]:
+        intervals, diff = arm["intervals"], arm["difference"] or {}
+        rows.append(
+            [arm["arm"], arm["name"], arm["repeats"], " ".join(map(str, arm["left_out"]))]
+            + [intervals[key][c] for key in summary.INTERVALS for c in INTERVAL_COLUMNS]
+            + [diff.get(c) for c in DIFFERENCE_COLUMNS]
+            + [arm["sentence"]]
+        )
+    return head, rows
+
+
+def summary_csv(session: Session, experiment_id: int) -> Response | None:
+    """The summary as a CSV download; None when there is no such experiment."""
+    found = summary.experiment_summary(session, experiment_id)
+    if found is None:
+        return None
+    return csv_response(f"reglab-experiment{experiment_id}-summary.csv", *summary_table(found))
 
 
 def checkpoint(session: Session, directory: Path, run: Run, fmt: str) -> Response | str:

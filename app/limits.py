@@ -24,8 +24,13 @@ def training_images(body: ExperimentIn) -> int:
     return body.train_per_class * data.classes if body.train_per_class else data.train_size
 
 
+def runs(body: ExperimentIn) -> int:
+    """Runs it queues: each arm once per repeat."""
+    return len(body.runs) * body.repeats
+
+
 def work(body: ExperimentIn) -> float:
-    return float(parameter_count(body)) * training_images(body) * body.epochs * len(body.runs)
+    return float(parameter_count(body)) * training_images(body) * body.epochs * runs(body)
 
 
 def over_budget(body: ExperimentIn, ceiling: float) -> str | None:
@@ -35,6 +40,7 @@ def over_budget(body: ExperimentIn, ceiling: float) -> str | None:
         return None
     return (
         f"This experiment is too large: {parameter_count(body):,} parameters x training images x "
-        f"epochs x {len(body.runs)} arms = {w:.2g}, over the limit of {ceiling:.2g} "
-        f"(REGLAB_MAX_WORK). Use fewer images, epochs, arms or hidden units."
+        f"epochs x {len(body.runs)} arms x {body.repeats} repeats = {w:.2g}, over the limit of "
+        f"{ceiling:.2g} (REGLAB_MAX_WORK). Use fewer images, epochs, arms, repeats or hidden "
+        "units."
     )

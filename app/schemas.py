@@ -31,6 +31,7 @@ from store.spec import (
     EPOCH_METRICS,
     LINEAR_SWEEPS,
     MAX_ARMS,
+    MAX_RUNS,
     SPEC,
     SWEEPS,
     Kind,
@@ -220,6 +221,21 @@ class ExperimentRules(Strict):
             raise ValueError(f"a sweep makes at most {MAX_ARMS} arms")
         self.runs = [self.arm_model(**self.sweep.arm_fields(v)) for v in values]
         return self
+
+    @model_validator(mode="after")
+    def _run_cap(self) -> Any:
+        """Each arm trains once per repeat: arms x repeats runs, at most MAX_RUNS."""
+        repeats = getattr(self, "repeats", 1)
+        if len(self.runs) * repeats <= MAX_RUNS:
+            return self
+        runs = len(self.runs) * repeats
+        error = PydanticCustomError(
+            "too_many_runs",
+            f"{len(self.runs)} arms x {repeats} repeats = {runs} runs, over the limit of "
+            f"{MAX_RUNS} runs per experiment: use fewer repeats or arms",
+        )
+        details = InitErrorDetails(type=error, loc=("repeats",), input=repeats)
+        raise ValidationError.from_exception_data(type(self).__name__, [details])
 
     @model_validator(mode="after")
     def _per_layer_lengths(self) -> Any:
@@ -510,6 +526,8 @@ class PathPoint(BaseModel):
     status: RunStatusName
     epoch: int = Field(description="Latest epoch done (the final one once the arm succeeded)")
     checkpoint_url: str | None
+    arm: int | None = Field(None, description="The arm's index; its repeats share it")
+    seed: int | None = Field(None, description="The seed of this repeat")
     train_loss: float | None = None
     val_loss: float | None = None
     train_acc: float | None = None
@@ -547,6 +565,37 @@ class SummaryFigures(BaseModel):
     dead_units: float | None
 
 
+class SeedFigures(BaseModel):
+    seed: int | None
+    run_id: int
+    status: RunStatusName
+    final_val_acc: float | None
+    best_val_acc: float | None
+    best_epoch: int | None
+    final_gap: float | None
+    epochs_done: int
+
+
+class IntervalPublic(BaseModel):
+    """A mean over seeds with its 95 % Student t interval (app.statistics.Interval)."""
+
+    n: int = Field(description="Seeds with a value")
+    seeds: list[int]
+    left_out: list[int] = Field(description="Seeds without a value (not finished, failed...)")
+    mean: float | None
+    sd: float | None
+    se: float | None
+    low: float | None
+    high: float | None
+    reason: str | None = Field(description="Why there is no interval (one repeat...), or null")
+
+
+class DifferencePublic(IntervalPublic):
+    p_value: float | None = Field(description="Paired t-test, two-sided")
+    significant: bool | None = Field(description="p < 0.05; null without a test")
+    values: dict[str, float] = Field(description="The difference per seed")
+
+
 class SummaryArm(BaseModel):
     run_id: int
     name: str
@@ -562,12 +611,37 @@ class SummaryArm(BaseModel):
     )
     dead_units: float | None = Field(description="Not measured yet: null")
     vs_reference: SummaryFigures = Field(description="Each figure less the reference arm's")
+    arm: int = Field(0, description="The arm's index in the experiment")
+    repeats: int = Field(1, description="Runs of this arm, one per seed")
+    seeds: list[SeedFigures] = Field(default_factory=list, description="Each repeat's figures")
+    left_out: list[int] = Field(
+        default_factory=list, description="Seeds of failed or cancelled repeats: not counted"
+    )
+    pending: int = Field(0, description="Repeats still queued or running")
+    intervals: dict[str, IntervalPublic] = Field(
+        default_factory=dict,
+        description="final_val_acc, best_val_acc and final_gap: mean and 95 % t-interval over "
+        "the seeds",
+    )
+    difference: DifferencePublic | None = Field(
+        None,
+        description="final_val_acc less the reference arm's, paired by seed, with a paired "
+        "t-test; null for the reference arm",
+    )
+    sentence: str | None = Field(None, description="The difference in one plain sentence")
 
 
 class SummaryPublic(BaseModel):
     reference: int | None = Field(
         description="The reference arm's run id: the arm named Original, else a sweep's zero "
         "arm, else the first"
+    )
+    repeats: int = Field(1, description="Runs per arm, one per seed")
+    one_se: dict[str, Any] | None = Field(
+        None,
+        description="A sweep's best value by mean final validation accuracy (best, best_mean, "
+        "best_se) and the largest value within one standard error of it (chosen); null "
+        "elsewhere or before a value",
     )
     arms: list[SummaryArm]
     best: dict[str, int | None] = Field(

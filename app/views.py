@@ -37,6 +37,20 @@ def sweep_value(config: dict[str, Any], param: str | None) -> float | None:
     return config.get(param, 0.0)
 
 
+def arm_index(run: Run, position: int) -> int:
+    """The arm a run repeats (its index in the experiment); runs stored without one count by
+    position (one run per arm)."""
+    return run.arm if run.arm is not None else position
+
+
+def one_per_arm(runs: list[Run]) -> list[Run]:
+    """Each arm once (its first repeat), in arm order: the arms as the user gave them."""
+    first: dict[int, Run] = {}
+    for i, run in enumerate(runs):
+        first.setdefault(arm_index(run, i), run)
+    return [first[k] for k in sorted(first)]
+
+
 def run_public(
     run: Run, has_checkpoint: bool, mean_epoch_time: float | None, swept: str | None = None
 ) -> RunPublic:
@@ -145,6 +159,8 @@ def experiment_path(session: Session, experiment_id: int) -> dict[str, Any] | No
             "status": run.status,
             "epoch": last.epoch if last else 0,
             "checkpoint_url": run.checkpoint_url,
+            "arm": run.arm,
+            "seed": run.seed,
         }
         if last is not None:
             m = reads.metric_dict(last)
@@ -216,7 +232,7 @@ def experiment_input(session: Session, experiment_id: int) -> tuple[ExperimentIn
     else:
         fields["runs"] = [
             {"name": r.name, **{k: v for k, v in r.config.items() if k in RunIn.model_fields}}
-            for r in runs
+            for r in one_per_arm(runs)
         ]
     body = ExperimentIn.model_validate(fields)
     # A name the user gave is kept; one made from the settings is made again from the new ones.
@@ -249,7 +265,8 @@ def compare(session: Session, run_ids: list[int]) -> dict[str, Any] | int | str:
     for rid in run_ids:
         run = runs[rid]
         exp = exps[run.experiment_id]
-        config = {k: v for k, v in {**exp.config, **run.config}.items() if k not in NOT_COMPARED}
+        merged = {**exp.config, **run.config, **({} if run.seed is None else {"seed": run.seed})}
+        config = {k: v for k, v in merged.items() if k not in NOT_COMPARED}
         out.append(
             {
                 "run_id": rid,

@@ -78,6 +78,12 @@ class RunBase(SQLModel):
         default=None,
         description="The epochs after resumed_after, through this one, are trained again.",
     )
+    # A repeat is an ordinary run that carries its arm (the arm's index in the experiment: its
+    # repeats share it) and the seed it trains with.
+    arm: int | None = Field(
+        default=None, description="The arm's index in the experiment; its repeats share it."
+    )
+    seed: int | None = Field(default=None, description="The seed this run (repeat) trains with.")
 
 
 class Run(RunBase, table=True):

@@ -72,22 +72,33 @@ def _status_change(session: Session, run: Run) -> None:
 def create_experiment(
     engine: Engine, name: str, config: dict[str, Any], arms: list[tuple[str, dict[str, Any]]]
 ) -> Experiment:
-    """The experiment and one queued run per arm, in one transaction."""
+    """The experiment and one queued run per arm and seed (config's `repeats` of them: seed,
+    seed+1, ...), in one transaction. Seed by seed, so the first claims complete whole seeds."""
+    first, repeats = int(config.get("seed", 0)), int(config.get("repeats", 1))
     with write_session(engine) as s:
         exp = Experiment(name=name, config=config)
         s.add(exp)
         s.flush()
-        for arm_name, arm_config in arms:
-            run = Run(
-                experiment_id=exp.id,
-                name=arm_name,
-                config=arm_config,
-                epochs_total=config["epochs"],
-            )
-            s.add(run)
-            s.flush()
-            _status_change(s, run)
+        for seed in range(first, first + repeats):
+            for index, (arm_name, arm_config) in enumerate(arms):
+                run = Run(
+                    experiment_id=exp.id,
+                    name=arm_name,
+                    config=arm_config,
+                    epochs_total=config["epochs"],
+                    arm=index,
+                    seed=seed,
+                )
+                s.add(run)
+                s.flush()
+                _status_change(s, run)
     return exp
+
+
+def merged_config(exp: Experiment, run: Run) -> dict[str, Any]:
+    """What a run trains: the experiment's settings, the arm's over them, its name and seed."""
+    seed = {} if run.seed is None else {"seed": run.seed}
+    return {**exp.config, **run.config, "arm": run.name, **seed}
 
 
 # ---- workers and `reglab up` processes: registration and heartbeats ----
@@ -190,7 +201,7 @@ def _take(s: Session, run: Run, worker_id: str, token: str) -> Claim:
         token=token,
         attempt=run.attempts,
         name=run.name,
-        config={**exp.config, **run.config, "arm": run.name},
+        config=merged_config(exp, run),
     )
 
 
@@ -211,10 +222,7 @@ def queued_siblings(engine: Engine, claim: Claim) -> list[Queued]:
             .where(Run.experiment_id == claim.experiment_id, Run.status == RunStatus.queued)
             .order_by(Run.id)
         ).all()
-        return [
-            Queued(run.id, {**exp.config, **run.config, "arm": run.name}, epoch or 0)
-            for run, epoch in rows
-        ]
+        return [Queued(run.id, merged_config(exp, run), epoch or 0) for run, epoch in rows]
 
 
 def claim_more(engine: Engine, worker_id: str, claim: Claim, run_ids: list[int]) -> list[Claim]:

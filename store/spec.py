@@ -56,6 +56,9 @@ DATASET: dict[str, Dataset] = {d.key: d for d in DATASETS}
 
 MAX_LAYERS = 9  # weight matrices of the deepest model (an mlp of 8 hidden layers)
 MAX_ARMS = 16
+MAX_REPEATS = 20
+# Runs one experiment may queue: arms x repeats (a sweep's grid points count as arms).
+MAX_RUNS = 64
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,18 @@ SHARED_SETTINGS: tuple[Setting, ...] = (
         "CPUs.",
         choices={"fp32": "fp32", "bf16": "bf16 mixed (GPU)"},
         hint="bf16: autocast in training; weights and evaluation stay fp32",
+    ),
+    Setting(
+        "repeats",
+        Kind.int,
+        1,
+        "Repeats",
+        "Trains each arm once per seed: seed, seed+1, ..., seed+repeats-1. Within one seed the "
+        "arms share initial weights and batches; the summary gives means and 95 % intervals over "
+        f"seeds. At most {MAX_RUNS} runs (arms x repeats) per experiment.",
+        ge=1,
+        le=MAX_REPEATS,
+        hint=f"one run per arm and seed; at most {MAX_RUNS} runs in all",
     ),
 )
 

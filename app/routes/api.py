@@ -214,6 +214,17 @@ def experiment_path_csv(experiment_id: ExperimentId, session: SessionDep):
     return found(downloads.path_csv(session, experiment_id), "experiment", experiment_id)
 
 
+@router.get(
+    "/experiments/{experiment_id}/summary.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, 404: {}},
+)
+def experiment_summary_csv(experiment_id: ExperimentId, session: SessionDep):
+    """The summary as a table: one row per arm, means and 95 % intervals over seeds, the paired
+    difference from the reference arm and its sentence."""
+    return found(downloads.summary_csv(session, experiment_id), "experiment", experiment_id)
+
+
 @router.get("/experiments/{experiment_id}/curves", response_model=CurvesPublic)
 def experiment_curves(experiment_id: ExperimentId, session: SessionDep):
     """Every arm's metrics by column, compact: what the experiment page charts. The same values

@@ -129,6 +129,7 @@ def test_train_config_keeps_its_attribute_names_and_defaults():
         "epochs": 20,
         "seed": 0,
         "precision": "fp32",
+        "repeats": 1,
         "arm": "original",
         "l1": 0.0,
         "l2": 0.0,
