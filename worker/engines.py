@@ -31,7 +31,7 @@ from worker.regularize import (
     prox_params,
     proximal_l1_step,
 )
-from worker.stats import histogram_bases, initial_weights
+from worker.stats import Initial, histogram_bases, initial_weights
 
 EVAL_BATCH = 4096
 
@@ -40,7 +40,7 @@ class Engine(Protocol):
     k: int  # arms
     objective: CrossEntropy  # the loss (worker/losses.py)
     bases: dict[str, float]  # histogram bases, from the arms' (shared) initial weights
-    initial: list[dict[str, tuple[torch.Tensor, float]]]  # per arm: stats.initial_weights
+    initial: list[dict[str, Initial]]  # per arm: stats.initial_weights
 
     @property
     def lr(self) -> float: ...

@@ -37,7 +37,7 @@ from worker.regularize import (
     proximal_l1_step,
     weight_decay_,
 )
-from worker.stats import histogram_bases, initial_weights
+from worker.stats import Initial, histogram_bases, initial_weights
 
 # The arm's own treatment (store.spec: the settings with lockstep=True, and the arm's name);
 # everything else must be equal for arms to share a computation.
@@ -202,7 +202,7 @@ class StackedEngine:
         self.bases = histogram_bases(self.refs[0].state_dict())
         # Each arm's initial weights on the device, for shrink and sign flips; arms built from
         # the same seed share one copy (they are bitwise equal).
-        by_seed: dict[int, dict[str, tuple[torch.Tensor, float]]] = {}
+        by_seed: dict[int, dict[str, Initial]] = {}
         for cfg, ref in zip(cfgs, self.refs, strict=True):
             if cfg.seed not in by_seed:
                 on_device = {n: v.to(device) for n, v in ref.state_dict().items()}

@@ -4,6 +4,7 @@ They take a state dict, not a module, so the very same code runs on a live model
 a downloaded checkpoint: a checkpoint reproduces the logged figures exactly.
 """
 
+import ctypes
 import math
 import sys
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ def weight_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def weight_figures(
     state: dict[str, torch.Tensor],
     bases: dict[str, float],
-    initial: dict[str, tuple[torch.Tensor, float]] | None = None,
+    initial: dict[str, "Initial"] | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, tuple[int, list[int]]]]:
     """layer_stats and, for the layers in bases, histograms: what each epoch reports. For the
     layers in initial (initial_weights: the arm's weights before training), also "shrink",
@@ -70,7 +71,7 @@ def weight_figures(
         l2_sq = torch.dot(w64, w64)  # no squared copy
         row = [l1, l2_sq, least.to(f64), most.to(f64), near.to(f64)]
         if initial is not None and name in initial:
-            row += _from_initial(w, *initial[name])
+            row += _from_initial(w, w64, initial[name])
         rows.append(torch.stack(row + [l1.new_zeros(())] * (7 - len(row))))
         kept.append((name, w))
         if name in bases:  # now, so that one float64 copy at a time is alive
@@ -89,35 +90,71 @@ def weight_figures(
         figures = (l1 / n, l1, l2_sq, zeros / n, near / n, most)
         stats[name] = dict(zip(STAT_KEYS, figures, strict=True))
         if initial is not None and name in initial:
-            norm0_sq = initial[name][1]
-            stats[name]["shrink"] = math.sqrt(moved / norm0_sq) if norm0_sq > 0 else 0.0
-            stats[name]["sign_flip_frac"] = flips / n
+            stats[name].update(_against_initial(initial[name], n, l2_sq, zeros, moved, flips))
     return stats, hists
 
 
-def initial_weights(state: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, float]]:
-    """Per weight matrix (ndim > 1), a flat copy of its weights and their squared L2 norm (in
-    float64): what weight_figures measures shrink and sign flips against. Taken once per arm,
-    on the device the arm trains on, from the weights the seed built."""
+@dataclass(frozen=True)
+class Initial:
+    """A weight matrix before training, as weight_figures compares with it: flat float64 copy,
+    the signs (float32, +-1 or 0) and the squared L2 norm."""
+
+    w0: torch.Tensor
+    sign: torch.Tensor
+    norm_sq: float
+    has_zero: bool  # a weight exactly 0 at the start: sign flips are counted directly
+
+
+def initial_weights(state: dict[str, torch.Tensor]) -> dict[str, Initial]:
+    """Per weight matrix (ndim > 1), what weight_figures measures shrink and sign flips against.
+    Taken once per arm, on the device the arm trains on, from the weights the seed built."""
     out = {}
     for name, w in weight_tensors(state).items():
         if w.ndim > 1:
-            w0 = w.detach().flatten().float().clone()
-            out[name] = (w0, torch.dot(w0.double(), w0.double()).item())
+            w0 = w.detach().flatten().double().clone()
+            has_zero = bool((w0 == 0).any())
+            out[name] = Initial(w0, w0.sign().float(), torch.dot(w0, w0).item(), has_zero)
     return out
 
 
-def _from_initial(w: torch.Tensor, w0: torch.Tensor, _norm0_sq: float) -> list[torch.Tensor]:
-    """||w - w0||^2 (float64 sum) and the count of weights of the opposite sign to w0's."""
-    d = (w.float() - w0).double()
-    # Signs, not the product: a product of two tiny weights could underflow to 0.
-    return [torch.dot(d, d), (w.sign() * w0.sign()).lt_(0).sum().double()]
+def _from_initial(w: torch.Tensor, w64: torch.Tensor, init: Initial) -> list[torch.Tensor]:
+    """Two passes, one temporary: w . w0 (float64) and sign(w) . sign(w0), which with the count
+    of zeros gives the opposite signs (or their count, if w0 has zeros). Not w - w0: that costs
+    two more temporaries, and ||w - w0||^2 = ||w||^2 - 2 w.w0 + ||w0||^2 in float64 keeps
+    ~1e-16 ||w0||^2 of absolute error, far below any shrink worth printing."""
+    signs = w.sign().float()
+    if init.has_zero:
+        return [torch.dot(w64, init.w0), (signs * init.sign).lt_(0).sum().double()]
+    # Below 2**24 weights a float32 sum of +-1s is exact.
+    agree = (
+        torch.dot(signs, init.sign)
+        if w.numel() < 2**24
+        else torch.dot(signs.double(), init.sign.double())
+    )
+    return [torch.dot(w64, init.w0), agree.double()]
 
 
-def layer_stats(state: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+def _against_initial(
+    init: Initial, n: int, l2_sq: float, zeros: int, cross: float, signs: float
+) -> dict[str, float]:
+    """shrink = ||w - w0|| / ||w0|| and the fraction of weights of the opposite sign to w0's (a
+    weight at 0 has none): with w0 free of zeros, agreeing minus opposite signs is `signs` and
+    agreeing plus opposite is n - zeros."""
+    moved = max(l2_sq - 2 * cross + init.norm_sq, 0.0)
+    flips = signs if init.has_zero else (n - zeros - signs) / 2
+    return {
+        "shrink": math.sqrt(moved / init.norm_sq) if init.norm_sq > 0 else 0.0,
+        "sign_flip_frac": flips / n,
+    }
+
+
+def layer_stats(
+    state: dict[str, torch.Tensor], initial: dict[str, Initial] | None = None
+) -> dict[str, dict[str, float]]:
     """Per parameter tensor: mean |w|, L1, squared L2, fraction of exact zeros and of |w| below
-    NEAR_ZERO, max |w|. Sums in float64, counts as integers."""
-    return weight_figures(state, {})[0]
+    NEAR_ZERO, max |w|; with initial (initial_weights), shrink and sign flips. Sums in float64,
+    counts as integers."""
+    return weight_figures(state, {}, initial)[0]
 
 
 def histogram_bases(state: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -218,4 +255,6 @@ def weight_images(
 def _le_bytes(t: torch.Tensor) -> bytes:
     """A tensor's values as little-endian bytes (the store reads them with struct '<')."""
     assert sys.byteorder == "little"  # torch keeps native order; every platform it runs on
-    return bytes(t.cpu().clone().untyped_storage())  # a clone: its storage is exactly t
+    t = t.cpu().contiguous()
+    # One copy of the memory (bytes(storage) would go through it byte by byte, in Python).
+    return ctypes.string_at(t.data_ptr(), t.numel() * t.element_size())

@@ -147,6 +147,7 @@ def train(
     resume: list[dict[str, Any]] | None = None,
     keep_resume: bool | Callable[[int], bool] = False,
     measure: bool = True,
+    measure_change: bool = True,
     compile_model: bool = False,
     stacked: bool = False,
 ) -> list[TrainResult]:
@@ -156,7 +157,9 @@ def train(
     stacked: on the StackedEngine (arms with equal lockstep_key; a lone arm too), else on the
     AutogradEngine (one arm, any model). keep_resume: attach a resume state to every report (or
     to those of the epochs for which keep_resume(epoch) says so). measure=False skips the
-    weight statistics and histograms (for benchmarks of their cost). compile_model: see
+    weight statistics and histograms (for benchmarks of their cost); measure_change=False skips
+    what issue 21 added to them (shrink and sign flips, dead units, weight images: for
+    bench/measure_cost.py). compile_model: see
     engines.compiled()."""
     make_engine = StackedEngine if stacked else AutogradEngine
     engine: Engine = make_engine(cfgs, train_split, device, compile_model)
@@ -183,7 +186,8 @@ def train(
                 pen_sum += pen
             correct += engine.objective.hits(logits, yb)
             batches += 1
-        probe = DeadUnits() if measure else None  # filled by the evaluation pass itself
+        change = measure and measure_change
+        probe = DeadUnits() if change else None  # filled by the evaluation pass itself
         val_loss, val_acc = engine.evaluate(val_split, probe)
         train_loss = (data_sum / batches).tolist()
         bad = [v for v in train_loss + val_loss if not math.isfinite(v)]
@@ -209,9 +213,11 @@ def train(
             }
             state = engine.arm_state(a)
             layers, hists = (
-                weight_figures(state, engine.bases, engine.initial[a]) if measure else ({}, {})
+                weight_figures(state, engine.bases, engine.initial[a] if change else None)
+                if measure
+                else ({}, {})
             )
-            images = weight_images(state, image_shape) if measure else None
+            images = weight_images(state, image_shape) if change else None
             last[a] = {**metrics, "layers": layers, "dead_units": dead[a]}
             blob, took = timed_snapshot(wanted, engine.arm_resume, a, epoch, last[a])
             reports.append(EpochReport(epoch, metrics, layers, hists, blob, took, dead[a], images))
