@@ -27,6 +27,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from store.models import RunBase, RunStatus
 from store.spec import (
+    DEAD_UNITS,
     DERIVED_METRICS,
     EPOCH_METRICS,
     LINEAR_SWEEPS,
@@ -465,7 +466,25 @@ EpochPublic = create_model(
     epoch=(int, ...),
     **{m.name: (float, Field(description=m.help)) for m in EPOCH_METRICS + DERIVED_METRICS},
     layers=(dict[str, dict[str, float]], ...),
+    dead_units=(
+        dict[str, float] | None,
+        Field(None, description=DEAD_UNITS.help + " Per hidden layer; null before measured."),
+    ),
 )
+
+
+class WeightsPublic(BaseModel):
+    run_id: int
+    epoch: int
+    layer: str = Field(description="The weight matrix drawn: linear_1.weight, or the CNN's conv_1")
+    image_shape: list[int] = Field(description="[C, H, W] of one tile")
+    units: list[int] = Field(description="The units (rows) shown, the same for every arm")
+    tiles: list[list[float]] = Field(
+        description="Per unit, its incoming weights in state_dict order (float16-rounded)"
+    )
+    importance: list[float] = Field(
+        description="Per input, the sum over all units of |w[unit, input]|"
+    )
 
 
 class MetricsPublic(BaseModel):

@@ -57,7 +57,7 @@ def _arm(run: Run, c: dict[str, Any]) -> dict[str, Any]:
         "final_gap": None,
         "final_mean_abs": None,
         "final_near_zero_frac": None,
-        "dead_units": None,  # not measured yet (issue 21, point 4); the key stays
+        "dead_units": None,  # the first hidden layer's, at the final epoch; null if unmeasured
     }
     if not epochs:
         return arm
@@ -75,6 +75,7 @@ def _arm(run: Run, c: dict[str, Any]) -> dict[str, Any]:
         stats = c["layers"][layer]
         arm["final_mean_abs"] = (stats.get("mean_abs") or [None])[-1]
         arm["final_near_zero_frac"] = (stats.get("near_zero_frac") or [None])[-1]
+    arm["dead_units"] = first_hidden_dead(c.get("dead_units", [None])[-1])
     return arm
 
 
@@ -131,6 +132,14 @@ def _against(arm: dict[str, Any], ref: dict[str, Any], repeats, ref_repeats) -> 
     diff = statistics.paired_difference(per_seed(repeats, key), per_seed(ref_repeats, key))
     arm["difference"] = {**diff.to_dict(), "values": {str(k): v for k, v in diff.values.items()}}
     arm["sentence"] = statistics.sentence(arm["name"], ref["name"], diff)
+
+def first_hidden_dead(dead: dict[str, float] | None) -> float | None:
+    """The fraction of dead units of the network's first hidden layer (its first weight
+    matrix's layer), from one epoch's {layer: fraction}."""
+    if not dead:
+        return None
+    first = first_weight_matrix([f"{name}.weight" for name in dead])
+    return dead[first.removesuffix(".weight")] if first else None
 
 
 def reference_arm(runs: list[Run], swept: str | None) -> Run | None:

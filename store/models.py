@@ -121,6 +121,9 @@ class EpochMetric(SQLModel, table=True):
     # {"linear_1.weight": {"mean_abs": .., "l1": .., "l2_sq": .., "zero_frac": .., ...}, ...}
     layers: dict[str, dict[str, float]] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    # {"linear_1": fraction of its ReLU units that output 0 for every validation image, ...};
+    # null for epochs stored before it was measured (migration 0004).
+    dead_units: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Histogram(SQLModel, table=True):
@@ -217,3 +220,20 @@ class Supervisor(SQLModel, table=True):
     gave_up: str | None = None  # why it stopped restarting a worker; None while it has not
     started_at: datetime = Field(default_factory=utcnow)
     heartbeat_at: datetime = Field(default_factory=utcnow)
+
+
+class WeightImage(SQLModel, table=True):
+    """An arm-epoch's weight images (worker.stats.WeightImages): some first-layer units' incoming
+    weights as little-endian float16 (`tiles`, one row after another) and, per input, the sum
+    over all units of |w| as little-endian float32 (`importance`)."""
+
+    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    epoch: int
+    layer: str
+    image_shape: list[int] = Field(sa_column=Column(JSON, nullable=False))  # [C, H, W]
+    units: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    tiles: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    importance: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -6,6 +6,7 @@ These return rows and plain values; app/views.py, app/live.py, app/summary.py an
 shape them for the API, the pages and the live stream.
 """
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from store.models import (
     Run,
     RunStatus,
     Supervisor,
+    WeightImage,
     Worker,
 )
 
@@ -200,6 +202,7 @@ def metric_dict(m: EpochMetric) -> dict[str, Any]:
     out.update({f: getattr(m, f) for f in METRIC_FIELDS})
     out["gap"] = m.train_acc - m.val_acc
     out["layers"] = m.layers
+    out["dead_units"] = m.dead_units
     return out
 
 
@@ -286,6 +289,7 @@ def curves(session: Session, run_ids: list[int]) -> dict[int, dict[str, Any]]:
         EpochMetric.epoch,
         *(getattr(EpochMetric, f) for f in METRIC_FIELDS),
         EpochMetric.layers,
+        EpochMetric.dead_units,
     ]
     rows = (
         session.connection()
@@ -307,9 +311,10 @@ def _columns(rows: list) -> dict[str, Any]:
     for i, f in enumerate(METRIC_FIELDS, start=2):
         out[f] = [r[i] for r in rows]
     out["gap"] = [a - v for a, v in zip(out["train_acc"], out["val_acc"], strict=True)]
+    out["dead_units"] = [r[-1] for r in rows]  # per epoch {hidden layer: fraction} or null
     layers: dict[str, dict[str, list]] = {}
     for i, r in enumerate(rows):
-        for layer, stats in r[-1].items():
+        for layer, stats in r[-2].items():
             if not layer.endswith(".weight"):  # biases: in run_metrics, not charted
                 continue
             cols = layers.setdefault(layer, {})
@@ -348,6 +353,34 @@ def run_histograms(session: Session, run: Run, epoch: int | None = None) -> dict
             if h.layer in bases
         },
     }
+
+
+def run_weight_images(session: Session, run_id: int, epoch: int | None = None) -> dict | None:
+    """The run's weight images at `epoch` (default: the latest), decoded to floats, or None if
+    it has none there."""
+    query = select(WeightImage).where(WeightImage.run_id == run_id)
+    if epoch is None:
+        query = query.order_by(col(WeightImage.epoch).desc()).limit(1)
+    else:
+        query = query.where(WeightImage.epoch == epoch)
+    row = session.exec(query).first()
+    if row is None:
+        return None
+    n = len(row.importance) // 4
+    values = struct.unpack(f"<{len(row.tiles) // 2}e", row.tiles)
+    return {
+        "epoch": row.epoch,
+        "layer": row.layer,
+        "image_shape": row.image_shape,
+        "units": row.units,
+        "tiles": [list(values[i : i + n]) for i in range(0, len(values), n)],
+        "importance": list(struct.unpack(f"<{n}f", row.importance)),
+    }
+
+
+def has_weight_images(session: Session, run_id: int) -> bool:
+    first = select(WeightImage.id).where(WeightImage.run_id == run_id).limit(1)
+    return session.exec(first).first() is not None
 
 
 # ---- checkpoints ----

@@ -484,7 +484,13 @@ LAYER_STATS: tuple[Measure, ...] = (
     Measure("zero_frac", "Fraction of weights exactly 0."),
     Measure("near_zero_frac", "Fraction of weights with |w| < 1e-3."),
     Measure("max_abs", "Largest |w|."),
+    # Against the arm's initial weights w0 (issue 21); weight matrices only.
+    Measure("shrink", "||w - w0|| / ||w0||: how far training moved the matrix."),
+    Measure("sign_flip_frac", "Fraction of weights whose sign is opposite to their initial one."),
 )
+# Per epoch, per hidden layer: the fraction of its ReLU units that output 0 for every
+# validation image (EpochMetric.dead_units).
+DEAD_UNITS = Measure("dead_units", "Fraction of a hidden layer's ReLU units dead on validation.")
 METRIC_NAMES = tuple(m.name for m in EPOCH_METRICS)
 STAT_NAMES = tuple(m.name for m in LAYER_STATS)
 

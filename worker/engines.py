@@ -31,7 +31,7 @@ from worker.regularize import (
     prox_params,
     proximal_l1_step,
 )
-from worker.stats import histogram_bases
+from worker.stats import Initial, histogram_bases, initial_weights
 
 EVAL_BATCH = 4096
 
@@ -40,6 +40,7 @@ class Engine(Protocol):
     k: int  # arms
     objective: CrossEntropy  # the loss (worker/losses.py)
     bases: dict[str, float]  # histogram bases, from the arms' (shared) initial weights
+    initial: list[dict[str, Initial]]  # per arm: stats.initial_weights
 
     @property
     def lr(self) -> float: ...
@@ -50,8 +51,11 @@ class Engine(Protocol):
         """One optimizer step of every arm on the batch. Returns each arm's data loss (K,), its
         penalty (K,) or None where no arm has one, and the logits (K, B, C), all detached."""
 
-    def evaluate(self, split: D.Split) -> tuple[list[float], list[float]]:
-        """Each arm's mean loss and accuracy on the split, in eval mode."""
+    def evaluate(
+        self, split: D.Split, probe: "DeadUnits | None" = None
+    ) -> tuple[list[float], list[float]]:
+        """Each arm's mean loss and accuracy on the split, in eval mode; the hidden layers' ReLU
+        outputs go to probe.see (K, B, units) when given."""
 
     def arm_state(self, k: int) -> dict[str, torch.Tensor]:
         """Arm k's weights under the names a lone model of it has (for statistics)."""
@@ -111,14 +115,56 @@ def evaluate_arms(
     return loss_sum / n, correct.double() / n
 
 
+class DeadUnits:
+    """Which hidden ReLU units output 0 for every image of an evaluation pass, seen during that
+    pass (no pass of its own). see() takes a layer's ReLU output (K, B, units, ...); a
+    convolution's unit is a channel, dead when 0 at every position of every image."""
+
+    def __init__(self) -> None:
+        self.alive: dict[str, torch.Tensor] = {}  # layer -> (K, units) bool
+
+    def see(self, name: str, h: torch.Tensor) -> None:
+        alive = (h > 0).any(dim=1)
+        if alive.ndim > 2:
+            alive = alive.flatten(2).any(dim=2)
+        seen = self.alive.get(name)
+        self.alive[name] = alive if seen is None else seen.logical_or_(alive)
+
+    def fractions(self, k: int) -> list[dict[str, float]]:
+        """Per arm, {layer: fraction of its units dead}; one device sync for all layers."""
+        if not self.alive:
+            return [{} for _ in range(k)]
+        names = list(self.alive)
+        dead = torch.stack([(~self.alive[n]).float().mean(dim=1) for n in names]).cpu().tolist()
+        return [{n: dead[i][a] for i, n in enumerate(names)} for a in range(k)]
+
+
 def evaluate(
-    model: nn.Module, split: D.Split, objective: CrossEntropy = CROSS_ENTROPY
+    model: nn.Module,
+    split: D.Split,
+    objective: CrossEntropy = CROSS_ENTROPY,
+    probe: DeadUnits | None = None,
 ) -> tuple[float, float]:
-    """One model's mean loss and accuracy in eval mode (no dropout, running BN statistics)."""
+    """One model's mean loss and accuracy in eval mode (no dropout, running BN statistics); with
+    a probe, its ReLU outputs go to probe.see as the pass computes them."""
     was_training = model.training
     model.eval()
-    loss, acc = evaluate_arms(lambda x: model(x).unsqueeze(0), split, objective)
-    model.train(was_training)
+    hook = None
+    relu = getattr(model, "relu", None)
+    if probe is not None and relu is not None and hasattr(model, "relu_layers"):
+        names, calls = model.relu_layers(), [0]
+
+        def seen(_module, _inputs, out):  # the model calls its one ReLU per layer, in order
+            probe.see(names[calls[0] % len(names)], out.unsqueeze(0))
+            calls[0] += 1
+
+        hook = relu.register_forward_hook(seen)
+    try:
+        loss, acc = evaluate_arms(lambda x: model(x).unsqueeze(0), split, objective)
+    finally:
+        if hook is not None:
+            hook.remove()
+        model.train(was_training)
     return loss.item(), acc.item()
 
 
@@ -137,6 +183,7 @@ class AutogradEngine:
         self.objective = objective_for(self.cfg)
         self.model = model_for(self.cfg, train_split).to(device)
         self.bases = histogram_bases(self.model.state_dict())  # initial weights, resumed or not
+        self.initial = [initial_weights(self.model.state_dict())]  # before any resume, too
         self.terms = penalty_terms(self.model, self.cfg)
         self.prox = prox_params(self.model, self.cfg)
         self.opt = make_optimizer(self.cfg, self.model)
@@ -159,8 +206,10 @@ class AutogradEngine:
             proximal_l1_step(self.prox, self.lr * self.cfg.prox_l1)
         return data.detach(), None if pen is None else pen.view(1), logits.detach()
 
-    def evaluate(self, split: D.Split) -> tuple[list[float], list[float]]:
-        loss, acc = evaluate(self.model, split, self.objective)
+    def evaluate(
+        self, split: D.Split, probe: DeadUnits | None = None
+    ) -> tuple[list[float], list[float]]:
+        loss, acc = evaluate(self.model, split, self.objective, probe)
         return [loss], [acc]
 
     def arm_state(self, k: int) -> dict[str, torch.Tensor]:

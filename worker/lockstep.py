@@ -25,7 +25,7 @@ from torch import nn
 from worker import checkpoint
 from worker import data as D
 from worker.config import TrainConfig
-from worker.engines import compiled, evaluate_arms, mixed_precision, model_for
+from worker.engines import DeadUnits, compiled, evaluate_arms, mixed_precision, model_for
 from worker.kernels import OptimizerStep, relu_backward
 from worker.losses import CROSS_ENTROPY, CrossEntropy, objective_for
 from worker.models import FullyConnected
@@ -37,7 +37,7 @@ from worker.regularize import (
     proximal_l1_step,
     weight_decay_,
 )
-from worker.stats import histogram_bases
+from worker.stats import Initial, histogram_bases, initial_weights
 
 # The arm's own treatment (store.spec: the settings with lockstep=True, and the arm's name);
 # everything else must be equal for arms to share a computation.
@@ -104,7 +104,9 @@ class Stacked(nn.Module):
     def p(self, name: str) -> nn.Parameter:
         return getattr(self, name.replace(".", "_"))
 
-    def forward(self, x: torch.Tensor, saved: list | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, saved: list | None = None, probe: DeadUnits | None = None
+    ) -> torch.Tensor:
         """x: (B, ...) shared by all arms -> logits (K, B, classes). With `saved`, appends what
         forward_backward needs: the first layer's output (B, K*width), then per later layer its
         input, weight, bias and output."""
@@ -116,12 +118,16 @@ class Stacked(nn.Module):
         h = first.view(-1, k, width).transpose(0, 1)  # (K, B, width)
         if saved is not None:
             saved.append(first)
+        if probe is not None:
+            probe.see("linear_1", h)
         for i in range(2, self.depth + 2):
             w, bias = self.p(f"linear_{i}.weight"), self.biases[i]
             wt = w.transpose(1, 2)
             out = torch.bmm(h, wt) if bias is None else torch.baddbmm(bias.unsqueeze(1), h, wt)
             if i <= self.depth:
                 out = out.relu_()
+                if probe is not None:
+                    probe.see(f"linear_{i}", out)
             if saved is not None:
                 saved.append((h, w, bias, out))
             h = out
@@ -194,6 +200,14 @@ class StackedEngine:
         self.refs = [model_for(cfg, train_split) for cfg in cfgs]
         self.model = Stacked(self.refs).to(device)
         self.bases = histogram_bases(self.refs[0].state_dict())
+        # Each arm's initial weights on the device, for shrink and sign flips; arms built from
+        # the same seed share one copy (they are bitwise equal).
+        by_seed: dict[int, dict[str, Initial]] = {}
+        for cfg, ref in zip(cfgs, self.refs, strict=True):
+            if cfg.seed not in by_seed:
+                on_device = {n: v.to(device) for n, v in ref.state_dict().items()}
+                by_seed[cfg.seed] = initial_weights(on_device)
+        self.initial = [by_seed[cfg.seed] for cfg in cfgs]
         self.opt = optimizer_for(base, list(self.model.parameters()))
         self.opt_step = OptimizerStep(self.opt)
         self.decoupled = decoupled_decay(base)
@@ -272,8 +286,11 @@ class StackedEngine:
             for a, lam in arms:
                 proximal_l1_step([weights[a]], lr * lam)
 
-    def evaluate(self, split: D.Split) -> tuple[list[float], list[float]]:
-        loss, acc = evaluate_arms(self.model, split, self.objective)
+    def evaluate(
+        self, split: D.Split, probe: DeadUnits | None = None
+    ) -> tuple[list[float], list[float]]:
+        forward = self.model if probe is None else lambda x: self.model(x, probe=probe)
+        loss, acc = evaluate_arms(forward, split, self.objective)
         return loss.tolist(), acc.tolist()
 
     def arm_state(self, k: int) -> dict[str, torch.Tensor]:

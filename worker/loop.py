@@ -154,7 +154,16 @@ class _Writer(threading.Thread):
         # counts too.
         started = time.thread_time()
         rows = [
-            queue.EpochRow(claim, r.epoch, r.metrics, r.layers, r.histograms, r.resume)
+            queue.EpochRow(
+                claim,
+                r.epoch,
+                r.metrics,
+                r.layers,
+                r.histograms,
+                r.resume,
+                r.dead_units,
+                r.images,
+            )
             for claim, r in zip(self.claims, reports, strict=True)
         ]
         for attempt in range(WRITE_RETRIES):

@@ -58,6 +58,10 @@ class FullyConnected(nn.Module):
             groups.append((f"linear_{i}", linear.weight, extras))
         return groups
 
+    def relu_layers(self) -> list[str]:
+        """The layers whose outputs self.relu takes, in the order forward calls it."""
+        return [f"linear_{i}" for i in range(1, self.depth + 1)]
+
 
 class SmallCNN(nn.Module):
     """conv(32) -> pool -> conv(64) -> pool -> linear(hidden) -> linear(classes), with ReLUs."""
@@ -109,6 +113,11 @@ class SmallCNN(nn.Module):
                 extras += list(getattr(self, bn).parameters())
             groups.append((name, layer.weight, extras))
         return groups
+
+    def relu_layers(self) -> list[str]:
+        """The layers whose outputs self.relu takes, in the order forward calls it (a
+        convolution's unit is a channel)."""
+        return ["conv_1", "conv_2", "linear_1"]
 
 
 def build_model(

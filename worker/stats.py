@@ -4,7 +4,10 @@ They take a state dict, not a module, so the very same code runs on a live model
 a downloaded checkpoint: a checkpoint reproduces the logged figures exactly.
 """
 
+import ctypes
 import math
+import sys
+from dataclasses import dataclass
 
 import torch
 
@@ -38,9 +41,14 @@ def weight_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def weight_figures(
-    state: dict[str, torch.Tensor], bases: dict[str, float]
+    state: dict[str, torch.Tensor],
+    bases: dict[str, float],
+    initial: dict[str, "Initial"] | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, tuple[int, list[int]]]]:
-    """layer_stats and, for the layers in bases, histograms: what each epoch reports.
+    """layer_stats and, for the layers in bases, histograms: what each epoch reports. For the
+    layers in initial (initial_weights: the arm's weights before training), also "shrink",
+    ||w - w0|| / ||w0||, and "sign_flip_frac", the fraction of weights of the opposite sign to
+    their initial one (w * w0 < 0: a weight at exactly 0 has no sign, and zero_frac counts it).
 
     Every pass over a weight matrix costs the training thread its memory traffic (these are
     memory-bound), so each figure reads the narrowest copy that gives it exactly: the float32
@@ -61,7 +69,10 @@ def weight_figures(
         below = a.lt_(_NEAR_ZERO_F32 if a.dtype == torch.float32 else NEAR_ZERO)
         near = below.sum() if w.numel() < 2**24 else below.sum(dtype=f64)
         l2_sq = torch.dot(w64, w64)  # no squared copy
-        rows.append(torch.stack([l1, l2_sq, least.to(f64), most.to(f64), near.to(f64)]))
+        row = [l1, l2_sq, least.to(f64), most.to(f64), near.to(f64)]
+        if initial is not None and name in initial:
+            row += _from_initial(w, w64, initial[name])
+        rows.append(torch.stack(row + [l1.new_zeros(())] * (7 - len(row))))
         kept.append((name, w))
         if name in bases:  # now, so that one float64 copy at a time is alive
             hists[name] = _histogram(w64, bases[name], most.item())
@@ -71,20 +82,79 @@ def weight_figures(
     # One device sync for all layers' statistics (each histogram's level, from its max |w|,
     # took one of its own above: the price of keeping one float64 copy alive at a time).
     values = torch.stack(rows).cpu().tolist()
-    for (name, w), (l1, l2_sq, least, most, near) in zip(kept, values, strict=True):
+    for (name, w), (l1, l2_sq, least, most, near, moved, flips) in zip(kept, values, strict=True):
         n = w.numel()
         # Exact zeros only where |w| reaches 0 (a proximal L1 step makes them): counting them
         # costs a pass that most layers can skip.
         zeros = n - int(torch.count_nonzero(w)) if least == 0 else 0
         figures = (l1 / n, l1, l2_sq, zeros / n, near / n, most)
         stats[name] = dict(zip(STAT_KEYS, figures, strict=True))
+        if initial is not None and name in initial:
+            stats[name].update(_against_initial(initial[name], n, l2_sq, zeros, moved, flips))
     return stats, hists
 
 
-def layer_stats(state: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+@dataclass(frozen=True)
+class Initial:
+    """A weight matrix before training, as weight_figures compares with it: flat float64 copy,
+    the signs (float32, +-1 or 0) and the squared L2 norm."""
+
+    w0: torch.Tensor
+    sign: torch.Tensor
+    norm_sq: float
+    has_zero: bool  # a weight exactly 0 at the start: sign flips are counted directly
+
+
+def initial_weights(state: dict[str, torch.Tensor]) -> dict[str, Initial]:
+    """Per weight matrix (ndim > 1), what weight_figures measures shrink and sign flips against.
+    Taken once per arm, on the device the arm trains on, from the weights the seed built."""
+    out = {}
+    for name, w in weight_tensors(state).items():
+        if w.ndim > 1:
+            w0 = w.detach().flatten().double().clone()
+            has_zero = bool((w0 == 0).any())
+            out[name] = Initial(w0, w0.sign().float(), torch.dot(w0, w0).item(), has_zero)
+    return out
+
+
+def _from_initial(w: torch.Tensor, w64: torch.Tensor, init: Initial) -> list[torch.Tensor]:
+    """Two passes, one temporary: w . w0 (float64) and sign(w) . sign(w0), which with the count
+    of zeros gives the opposite signs (or their count, if w0 has zeros). Not w - w0: that costs
+    two more temporaries, and ||w - w0||^2 = ||w||^2 - 2 w.w0 + ||w0||^2 in float64 keeps
+    ~1e-16 ||w0||^2 of absolute error, far below any shrink worth printing."""
+    signs = w.sign().float()
+    if init.has_zero:
+        return [torch.dot(w64, init.w0), (signs * init.sign).lt_(0).sum().double()]
+    # Below 2**24 weights a float32 sum of +-1s is exact.
+    agree = (
+        torch.dot(signs, init.sign)
+        if w.numel() < 2**24
+        else torch.dot(signs.double(), init.sign.double())
+    )
+    return [torch.dot(w64, init.w0), agree.double()]
+
+
+def _against_initial(
+    init: Initial, n: int, l2_sq: float, zeros: int, cross: float, signs: float
+) -> dict[str, float]:
+    """shrink = ||w - w0|| / ||w0|| and the fraction of weights of the opposite sign to w0's (a
+    weight at 0 has none): with w0 free of zeros, agreeing minus opposite signs is `signs` and
+    agreeing plus opposite is n - zeros."""
+    moved = max(l2_sq - 2 * cross + init.norm_sq, 0.0)
+    flips = signs if init.has_zero else (n - zeros - signs) / 2
+    return {
+        "shrink": math.sqrt(moved / init.norm_sq) if init.norm_sq > 0 else 0.0,
+        "sign_flip_frac": flips / n,
+    }
+
+
+def layer_stats(
+    state: dict[str, torch.Tensor], initial: dict[str, Initial] | None = None
+) -> dict[str, dict[str, float]]:
     """Per parameter tensor: mean |w|, L1, squared L2, fraction of exact zeros and of |w| below
-    NEAR_ZERO, max |w|. Sums in float64, counts as integers."""
-    return weight_figures(state, {})[0]
+    NEAR_ZERO, max |w|; with initial (initial_weights), shrink and sign flips. Sums in float64,
+    counts as integers."""
+    return weight_figures(state, {}, initial)[0]
 
 
 def histogram_bases(state: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -117,3 +187,74 @@ def _histogram(w64: torch.Tensor, base: float, max_abs: float) -> tuple[int, lis
         idx.clamp_(-half, half - 1)
     counts = torch.bincount(idx.to(_BIN_DTYPE).add_(half), minlength=bins.BINS)
     return level, counts.cpu().tolist()
+
+
+# Weight images (issue 21): what one arm-epoch stores may take at most IMAGE_BUDGET bytes. Tiles
+# are float16 (relative rounding 2**-11: within 1e-3 x max |w|), the importance map float32.
+IMAGE_BUDGET = 64 * 1024
+MAX_TILES = 16
+
+
+@dataclass(frozen=True)
+class WeightImages:
+    """The incoming weights of some first-layer units, drawn as images, and the importance map.
+
+    layer: the weight matrix ("linear_1.weight", or "conv_1.weight" for the CNN: its filters);
+    image_shape: [C, H, W] of one tile; units: the rows shown; tiles: those rows as little-endian
+    float16, one after another; importance: per input, the sum over ALL units of |w[unit, input]|
+    (the matrix's column-wise L1 norm) as little-endian float32."""
+
+    layer: str
+    image_shape: list[int]
+    units: list[int]
+    tiles: bytes
+    importance: bytes
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.tiles) + len(self.importance)
+
+
+def tile_units(n_units: int, inputs: int) -> list[int]:
+    """The units shown: evenly spaced over the layer, the same for every arm, at most MAX_TILES
+    and as many as fit IMAGE_BUDGET beside the importance map (CIFAR-10's 3x32x32 inputs: 8)."""
+    fit = (IMAGE_BUDGET - 4 * inputs) // (2 * inputs)
+    count = max(1, min(MAX_TILES, n_units, fit))
+    return [i * n_units // count for i in range(count)]
+
+
+def image_layer(state: dict[str, torch.Tensor], image_shape: tuple[int, ...]) -> str | None:
+    """The weight matrix whose rows are images: the first convolution, else a first linear layer
+    that reads the whole image; None for other models or inputs."""
+    if "conv_1.weight" in state:
+        return "conv_1.weight"
+    w = state.get("linear_1.weight")
+    if len(image_shape) == 3 and w is not None and w.shape[1] == math.prod(image_shape):
+        return "linear_1.weight"
+    return None
+
+
+def weight_images(
+    state: dict[str, torch.Tensor], image_shape: tuple[int, ...]
+) -> WeightImages | None:
+    """The tiles and importance map of the first layer, computed on the weights' device; the
+    checkpoint of the same epoch reproduces them (its rows, its column-wise L1 norm)."""
+    layer = image_layer(state, image_shape)
+    if layer is None:
+        return None
+    w = state[layer].detach()
+    shape = list(w.shape[1:]) if w.ndim == 4 else list(image_shape)
+    w = w.flatten(1)
+    units = tile_units(w.shape[0], w.shape[1])
+    idx = torch.tensor(units, device=w.device)
+    tiles = w.index_select(0, idx).to(torch.float16)
+    importance = w.float().abs().sum(0)
+    return WeightImages(layer, shape, units, _le_bytes(tiles), _le_bytes(importance))
+
+
+def _le_bytes(t: torch.Tensor) -> bytes:
+    """A tensor's values as little-endian bytes (the store reads them with struct '<')."""
+    assert sys.byteorder == "little"  # torch keeps native order; every platform it runs on
+    t = t.cpu().contiguous()
+    # One copy of the memory (bytes(storage) would go through it byte by byte, in Python).
+    return ctypes.string_at(t.data_ptr(), t.numel() * t.element_size())

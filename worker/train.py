@@ -22,9 +22,9 @@ from torch import nn
 from worker import data as D
 from worker.augment import affine_matrices, epoch_draws, warp
 from worker.config import TrainConfig
-from worker.engines import AutogradEngine, Engine
+from worker.engines import AutogradEngine, DeadUnits, Engine
 from worker.lockstep import StackedEngine, lockstep_key
-from worker.stats import weight_figures
+from worker.stats import WeightImages, weight_figures, weight_images
 
 
 class Stopped(Exception):
@@ -41,6 +41,9 @@ class EpochReport:
     # taken on the training thread, safe to hand to another), and the CPU seconds taking it cost.
     resume: bytearray | None = None
     resume_s: float = 0.0
+    # Per hidden layer, the fraction of its ReLU units dead on the validation split (issue 21).
+    dead_units: dict[str, float] = field(default_factory=dict)
+    images: WeightImages | None = None  # the first layer's weight images (stats.weight_images)
 
 
 @dataclass
@@ -144,6 +147,7 @@ def train(
     resume: list[dict[str, Any]] | None = None,
     keep_resume: bool | Callable[[int], bool] = False,
     measure: bool = True,
+    measure_change: bool = True,
     compile_model: bool = False,
     stacked: bool = False,
 ) -> list[TrainResult]:
@@ -153,11 +157,14 @@ def train(
     stacked: on the StackedEngine (arms with equal lockstep_key; a lone arm too), else on the
     AutogradEngine (one arm, any model). keep_resume: attach a resume state to every report (or
     to those of the epochs for which keep_resume(epoch) says so). measure=False skips the
-    weight statistics and histograms (for benchmarks of their cost). compile_model: see
+    weight statistics and histograms (for benchmarks of their cost); measure_change=False skips
+    what issue 21 added to them (shrink and sign flips, dead units, weight images: for
+    bench/measure_cost.py). compile_model: see
     engines.compiled()."""
     make_engine = StackedEngine if stacked else AutogradEngine
     engine: Engine = make_engine(cfgs, train_split, device, compile_model)
     k, n, base = len(cfgs), len(train_split), cfgs[0]
+    image_shape = tuple(train_split.x.shape[1:])
     # The arms share every batch: they may differ only in their own treatment (ARM_FIELDS).
     assert all(lockstep_key(c) == lockstep_key(base) for c in cfgs)
     done, last = 0, [{} for _ in cfgs]  # the last finished epoch, each arm's figures after it
@@ -179,7 +186,9 @@ def train(
                 pen_sum += pen
             correct += engine.objective.hits(logits, yb)
             batches += 1
-        val_loss, val_acc = engine.evaluate(val_split)
+        change = measure and measure_change
+        probe = DeadUnits() if change else None  # filled by the evaluation pass itself
+        val_loss, val_acc = engine.evaluate(val_split, probe)
         train_loss = (data_sum / batches).tolist()
         bad = [v for v in train_loss + val_loss if not math.isfinite(v)]
         if bad:
@@ -189,6 +198,7 @@ def train(
         elapsed = time.perf_counter() - t0
         penalty, train_acc = (pen_sum / batches).tolist(), (correct.double() / n).tolist()
         wanted = keep_resume(epoch) if callable(keep_resume) else keep_resume
+        dead = probe.fractions(k) if probe is not None else [{} for _ in range(k)]
         reports = []
         for a in range(k):
             metrics = {
@@ -202,10 +212,15 @@ def train(
                 "samples_per_s": n / elapsed,  # each arm's images per second of the shared run
             }
             state = engine.arm_state(a)
-            layers, hists = weight_figures(state, engine.bases) if measure else ({}, {})
-            last[a] = {**metrics, "layers": layers}
+            layers, hists = (
+                weight_figures(state, engine.bases, engine.initial[a] if change else None)
+                if measure
+                else ({}, {})
+            )
+            images = weight_images(state, image_shape) if change else None
+            last[a] = {**metrics, "layers": layers, "dead_units": dead[a]}
             blob, took = timed_snapshot(wanted, engine.arm_resume, a, epoch, last[a])
-            reports.append(EpochReport(epoch, metrics, layers, hists, blob, took))
+            reports.append(EpochReport(epoch, metrics, layers, hists, blob, took, dead[a], images))
         done = epoch
         report(reports)
     return [

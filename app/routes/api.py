@@ -42,6 +42,7 @@ from app.schemas import (
     RunPublic,
     RunStatusName,
     SummaryPublic,
+    WeightsPublic,
 )
 from store import reads
 
@@ -277,6 +278,23 @@ def run_histograms(
     if epoch is not None and not hist["layers"]:
         raise not_found(f"epoch {epoch} of run", run.id)
     return {"run_id": run.id, **hist}
+
+
+@router.get("/runs/{run_id}/weights", response_model=WeightsPublic)
+def run_weights(run: RunDep, session: SessionDep, epoch: epoch_query("the latest") = None):
+    """The first layer's weight images at one epoch: some units' incoming weights (tiles) and
+    the input-importance map. 404 for a run without them (not an image model, or no epoch yet)
+    or an epoch it has not reached."""
+    images = reads.run_weight_images(session, run.id, epoch)
+    if images is not None:
+        return {"run_id": run.id, **images}
+    if epoch is not None and reads.has_weight_images(session, run.id):
+        raise HTTPException(404, f"run {run.id} has no weight images at epoch {epoch} (yet)")
+    raise HTTPException(
+        404,
+        f"run {run.id} has no weight images: none recorded yet, or its model does not read "
+        "images through one first layer",
+    )
 
 
 @router.get(

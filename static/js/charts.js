@@ -18,13 +18,15 @@ function lines(live, field, label, dash) {
   return traces;
 }
 
-function layerLines(live, stat) {  // one line per arm and weight matrix; the dash tells the layer
+// One line per arm and weight matrix; the dash tells the layer. `pick` reads a layer's figure at an
+// epoch (default: layers[layer][stat]), undefined where it has none.
+function layerLines(live, stat, layers, pick = (m, layer) => m.layers[layer]?.[stat]) {
   const dashes = ["solid", "dot", "dash", "dashdot", "longdash"];
   const traces = [];
-  live.weightLayers().forEach((layer, li) => {
+  (layers || live.weightLayers()).forEach((layer, li) => {
     for (const run of live.visible()) {
-      const ms = run.metrics.filter((m) => m && m.layers[layer]);
-      traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m.layers[layer][stat]),
+      const ms = run.metrics.filter((m) => m && pick(m, layer) !== undefined);
+      traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => pick(m, layer)),
                    name: `${run.name} ${layer.replace(".weight", "")}`, legendgroup: String(run.id),
                    type: "scatter", mode: lineMode(ms.length), marker: {size: 5},
                    line: {color: run.color, dash: dashes[li % dashes.length]}});
@@ -54,11 +56,26 @@ export function curveSteps(live) {
     },
     () => {
       const [stat, label] = chosen("layer-stat", "mean_abs", "mean |w|");
-      react("chart-weights", layerLines(live, stat),
-            at(`${label} per weight matrix (solid: first layer)`, label, {percent: stat === "near_zero_frac"}));
+      const percent = ["near_zero_frac", "sign_flip_frac", "dead_units"].includes(stat);
+      react("chart-weights", layerStatLines(live, stat),
+            at(`${label} per ${stat === "dead_units" ? "hidden layer" : stat === "bn_gamma" ? "batch norm layer"
+               : "weight matrix"} (solid: first layer)`, label, {percent}));
     },
     () => react("chart-sparsity", layerLines(live, "zero_frac"),
                 at("Exact zeros (fraction of weights = 0)", "fraction",
                    {yaxis: {title: {text: "fraction"}, rangemode: "tozero"}, percent: true})),
   ];
+}
+
+// The per-layer picker's figures kept outside layers[weight matrix]: dead units (per epoch, per
+// hidden layer) and batch norm's mean |gamma| (layers["bn_i.weight"].mean_abs).
+function layerStatLines(live, stat) {
+  const names = new Set();
+  for (const run of live.runs.values()) for (const m of run.metrics) if (m) {
+    if (stat === "dead_units") Object.keys(m.dead_units || {}).forEach((k) => names.add(k));
+    if (stat === "bn_gamma") Object.keys(m.layers).filter((k) => /(^|\.)bn_.*\.weight$/.test(k)).forEach((k) => names.add(k));
+  }
+  if (stat === "bn_gamma") return layerLines(live, "mean_abs", [...names].sort());
+  if (stat !== "dead_units") return layerLines(live, stat);
+  return layerLines(live, stat, [...names].sort(), (m, layer) => m.dead_units?.[layer]);
 }

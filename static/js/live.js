@@ -7,6 +7,7 @@ import {drawHistograms} from "./histograms.js";
 import {drawPath} from "./path.js";
 import {PALETTE} from "./plot.js";
 import {drawVerdict} from "./verdict.js";
+import {drawWeights} from "./weights.js";
 import {ViewState} from "./viewstate.js";
 
 function metricsFromColumns(c) {  // {epoch: [...], f: [...], layers: {l: {s: [...]}}} -> rows
@@ -214,7 +215,8 @@ export const Live = {
   // as soon as it is drawn, and a newer draw() abandons what is left of an older one.
   draw() {
     const generation = (this.generation = (this.generation || 0) + 1);
-    const steps = [...curveSteps(this), () => drawHistograms(this), () => { if (this.sweep) drawPath(this); }];
+    const steps = [...curveSteps(this), () => drawHistograms(this), () => { if (this.sweep) drawPath(this); },
+                   () => drawWeights(this)];
     const started = performance.now();
     const next = () => {
       if (generation !== this.generation) return;

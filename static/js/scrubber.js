@@ -107,4 +107,5 @@ export function syncScrubber(live) {
   slider.value = String(n);
   slider.setAttribute("aria-valuetext", `epoch ${n} of ${slider.max}`);
   document.getElementById("epoch-value").textContent = `${n} / ${slider.max}`;
+  document.dispatchEvent(new CustomEvent("reglab:epoch", {detail: n}));  // other per-epoch views
 }
