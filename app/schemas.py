@@ -492,6 +492,13 @@ class MetricsPublic(BaseModel):
     epochs: list[EpochPublic]
 
 
+class FineHistogram(BaseModel):
+    f: int = Field(description="80·2**f bins over the same ±base·2**level as counts")
+    runs: list[list[int]] = Field(
+        description="The bins that hold weights: [first bin (0 at -base·2**level), count, ...]"
+    )
+
+
 class LayerHistogram(BaseModel):
     edges: list[float] = Field(description="len(counts) + 1 bin edges")
     counts: list[int]
@@ -499,6 +506,9 @@ class LayerHistogram(BaseModel):
         description="The bins cover ±base·2**level; see /api/experiments/{id}/histograms"
     )
     base: float = Field(description="Half-range of the level-0 bins, from the initial weights")
+    fine: FineHistogram | None = Field(
+        default=None, description="The same weights on a finer grid; null for older epochs"
+    )
 
 
 class HistogramsPublic(BaseModel):
@@ -567,6 +577,20 @@ class PathPublic(BaseModel):
 class CompareCurvesPublic(BaseModel):
     cursor: int
     runs: list[RunCurves]
+
+
+class RunDistribution(BaseModel):
+    run_id: int
+    epochs: list[int]
+    values: list[list[float]] = Field(description="Per epoch, the weights' percentiles")
+
+
+class DistributionsPublic(BaseModel):
+    experiment_id: int
+    layer: str | None = Field(description="The weight matrix shown (default: the first)")
+    layers: list[str]
+    percentiles: list[int] = Field(description="0 is the minimum, 100 the maximum")
+    runs: list[RunDistribution]
 
 
 class CompareHistogramsPublic(BaseModel):

@@ -217,6 +217,16 @@ def experiment_histograms(
     return {"experiment_id": experiment_id, **compare_histograms(session, run_ids, epoch)}
 
 
+def experiment_distributions(
+    session: Session, experiment_id: int, layer: str | None
+) -> dict[str, Any] | None:
+    """Every arm's percentile bands of one weight matrix against the epoch."""
+    found = reads.experiment_arms(session, experiment_id)
+    if found is None:
+        return None
+    return {"experiment_id": experiment_id, **reads.layer_distributions(session, found[1], layer)}
+
+
 def experiment_input(session: Session, experiment_id: int) -> tuple[ExperimentIn, str] | None:
     """A stored experiment as the input that made it (its arms, or its sweep), and its name: what
     "Run again" launches and "Edit as new" fills the form with. None if there is none."""

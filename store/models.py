@@ -135,6 +135,9 @@ class Histogram(SQLModel, table=True):
     layer: str
     level: int = 0  # the bins are store.bins.edges(run.hist_bases[layer], level)
     counts: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    # The same weights on a finer grid of the same range, sparse: {"f", "runs"} (store.bins);
+    # null for histograms written before it existed.
+    fine: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Checkpoint(SQLModel, table=True):

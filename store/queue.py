@@ -381,7 +381,7 @@ class EpochRow:
     epoch: int
     metrics: dict[str, float]
     layers: dict[str, dict[str, float]]
-    histograms: dict[str, tuple[int, list[int]]]
+    histograms: dict[str, tuple[int, list[int], dict | None]]  # level, counts, fine grid
     resume: bytes | bytearray | None = None
     dead_units: dict[str, float] | None = None  # per hidden layer, its dead ReLU units' fraction
     # The first layer's weight images: anything with worker.stats.WeightImages' fields.
@@ -460,9 +460,16 @@ def _image_rows(rows: list[EpochRow]) -> list[dict[str, Any]]:
 
 def _histogram_rows(rows: list[EpochRow]) -> list[dict[str, Any]]:
     return [
-        {"run_id": r.claim.run_id, "epoch": r.epoch, "layer": layer, "level": level, "counts": c}
+        {
+            "run_id": r.claim.run_id,
+            "epoch": r.epoch,
+            "layer": layer,
+            "level": h[0],
+            "counts": h[1],
+            "fine": h[2] if len(h) > 2 else None,
+        }
         for r in rows
-        for layer, (level, c) in r.histograms.items()
+        for layer, h in r.histograms.items()
     ]
 
 
@@ -485,7 +492,7 @@ def write_epoch(
     epoch: int,
     metrics: dict[str, float],
     layers: dict[str, dict[str, float]],
-    histograms: dict[str, tuple[int, list[int]]],
+    histograms: dict[str, tuple[int, list[int], dict | None]],
     resume: bytes | bytearray | None = None,
 ) -> bool:
     """One arm's epoch; False (nothing written) if the claim is lost."""

@@ -348,6 +348,7 @@ def run_histograms(session: Session, run: Run, epoch: int | None = None) -> dict
                 "counts": h.counts,
                 "level": h.level,
                 "base": bases[h.layer],
+                "fine": h.fine,
             }
             for h in rows
             if h.layer in bases
@@ -381,6 +382,39 @@ def run_weight_images(session: Session, run_id: int, epoch: int | None = None) -
 def has_weight_images(session: Session, run_id: int) -> bool:
     first = select(WeightImage.id).where(WeightImage.run_id == run_id).limit(1)
     return session.exec(first).first() is not None
+
+
+
+def layer_distributions(session: Session, runs: list[Run], layer: str | None) -> dict[str, Any]:
+    """Per run, the percentiles bins.PERCENTILES of one weight matrix's weights at each epoch,
+    from its stored histograms at their finest (`layer` by default the first in name order)."""
+    ids = [r.id for r in runs]
+    layers = sorted(
+        session.exec(select(Histogram.layer).where(col(Histogram.run_id).in_(ids)).distinct()).all()
+    )
+    if layer is None and layers:
+        layer = layers[0]
+    rows = session.exec(
+        select(Histogram.run_id, Histogram.epoch, Histogram.level, Histogram.counts, Histogram.fine)
+        .where(col(Histogram.run_id).in_(ids), Histogram.layer == layer)
+        .order_by(Histogram.run_id, Histogram.epoch)
+    ).all()
+    out = {r.id: {"run_id": r.id, "epochs": [], "values": []} for r in runs}
+    base_of = {r.id: (r.hist_bases or {}).get(layer) for r in runs}
+    for run_id, epoch, level, counts, fine in rows:
+        if base_of[run_id] is None:
+            continue
+        sparse, res = bins.histogram_sparse(level, counts, fine)
+        values = bins.sparse_percentiles(sparse, bins.width(base_of[run_id], res))
+        if values is not None:
+            out[run_id]["epochs"].append(epoch)
+            out[run_id]["values"].append(values)
+    return {
+        "layer": layer,
+        "layers": layers,
+        "percentiles": list(bins.PERCENTILES),
+        "runs": list(out.values()),
+    }
 
 
 # ---- checkpoints ----

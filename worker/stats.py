@@ -44,7 +44,7 @@ def weight_figures(
     state: dict[str, torch.Tensor],
     bases: dict[str, float],
     initial: dict[str, "Initial"] | None = None,
-) -> tuple[dict[str, dict[str, float]], dict[str, tuple[int, list[int]]]]:
+) -> tuple[dict[str, dict[str, float]], dict[str, tuple[int, list[int], dict | None]]]:
     """layer_stats and, for the layers in bases, histograms: what each epoch reports. For the
     layers in initial (initial_weights: the arm's weights before training), also "shrink",
     ||w - w0|| / ||w0||, and "sign_flip_frac", the fraction of weights of the opposite sign to
@@ -168,25 +168,56 @@ def histogram_bases(state: dict[str, torch.Tensor]) -> dict[str, float]:
 
 def histograms(
     state: dict[str, torch.Tensor], bases: dict[str, float]
-) -> dict[str, tuple[int, list[int]]]:
-    """Per layer: (level, counts) on the shared bins (see store.bins)."""
+) -> dict[str, tuple[int, list[int], dict | None]]:
+    """Per layer: (level, counts, fine) on the shared bins (see store.bins)."""
     return weight_figures({name: state[name] for name in bases}, bases)[1]
 
 
-def _histogram(w64: torch.Tensor, base: float, max_abs: float) -> tuple[int, list[int]]:
-    """The counts of a flat float64 tensor, which it overwrites."""
+def _histogram(
+    w64: torch.Tensor, base: float, max_abs: float
+) -> tuple[int, list[int], dict | None]:
+    """The counts of a flat float64 tensor, which it overwrites, and its fine grid (store.bins)."""
     level = bins.level_for(base, max_abs)
     r, half = base * 2**level, bins.BINS // 2
+    finite = max_abs < r  # else past the top level, or not finite: no fine grid
+    sub = 2**bins.FINE_MAX if finite else 1
     # The bin of each weight, arithmetically (no search over the edges: the bins are uniform):
     # bin i holds edges[i] <= w < edges[i+1], edges[i] = r * (2i / BINS - 1), so it is
     # floor(w * half / r) + half. The floor, not a truncation of w shifted to positive values:
     # shifting first rounds a weight within an ulp below 0 (or an exact 0, for some r) into the
-    # wrong bin. In place, then the narrowest integer that holds the bins.
-    idx = w64.mul_(half / r).floor_()
-    if not max_abs < r:  # past the top level, or not finite: the end bins take what is beyond
+    # wrong bin. On the finest grid (sub bins to each of the 80): scaling by a power of 2 is
+    # exact, so floor(w * sub * half / r) // sub is the 80-bin index itself, and summing groups
+    # of sub fine bins gives the 80 counts bit for bit. In place, then the narrowest integer
+    # that holds the bins.
+    idx = w64.mul_(half * sub / r).floor_()
+    if not finite:  # the end bins take what is beyond
         idx.clamp_(-half, half - 1)
-    counts = torch.bincount(idx.to(_BIN_DTYPE).add_(half), minlength=bins.BINS)
-    return level, counts.cpu().tolist()
+    dtype = _BIN_DTYPE if sub == 1 else torch.int32
+    fine = torch.bincount(idx.to(dtype).add_(half * sub), minlength=bins.BINS * sub).cpu()
+    counts = fine.view(bins.BINS, sub).sum(1).tolist()
+    return level, counts, (_fine_grid(fine) if finite else None)
+
+
+def _fine_grid(finest: torch.Tensor) -> dict:
+    """{"f", "runs"}: the coarsest of the fine grids on which the weights between the 1st and
+    99th percentiles span FINE_MIN_BINS whole bins, coarser still while more than
+    FINE_MAX_NONZERO bins hold weights (see store.bins)."""
+    cum = finest.cumsum(0)
+    n = int(cum[-1])
+    lo = int(torch.searchsorted(cum, torch.tensor(n * 0.01, dtype=cum.dtype), right=True))
+    hi = int(torch.searchsorted(cum, torch.tensor(n * 0.99, dtype=cum.dtype)))
+    # The 1st percentile lies below bin lo's top edge and the 99th at or above bin hi's bottom
+    # edge: at least hi - lo - 1 whole finest bins lie between them.
+    inside = hi - lo - 1
+    g = 0  # the fine grid merges 2**g finest bins
+    while g < bins.FINE_MAX and inside >= bins.FINE_MIN_BINS * 2 ** (g + 1):
+        g += 1
+    grid = finest.view(-1, 2**g).sum(1)
+    while g < bins.FINE_MAX and int(torch.count_nonzero(grid)) > bins.FINE_MAX_NONZERO:
+        g += 1
+        grid = grid.view(-1, 2).sum(1)
+    return {"f": bins.FINE_MAX - g, "runs": bins.to_runs(grid.tolist())}
+
 
 
 # Weight images (issue 21): what one arm-epoch stores may take at most IMAGE_BUDGET bytes. Tiles

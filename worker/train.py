@@ -36,7 +36,7 @@ class EpochReport:
     epoch: int
     metrics: dict[str, float]
     layers: dict[str, dict[str, float]]
-    histograms: dict[str, tuple[int, list[int]]]  # layer -> (level, counts)
+    histograms: dict[str, tuple[int, list[int], dict | None]]  # layer -> (level, counts, fine)
     # What resuming after this epoch needs, as the blob the worker stores (checkpoint.snapshot:
     # taken on the training thread, safe to hand to another), and the CPU seconds taking it cost.
     resume: bytearray | None = None

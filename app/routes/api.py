@@ -32,6 +32,7 @@ from app.schemas import (
     CompareHistogramsPublic,
     ComparePublic,
     CurvesPublic,
+    DistributionsPublic,
     ExperimentHistogramsPublic,
     ExperimentIn,
     ExperimentPatch,
@@ -249,6 +250,17 @@ def experiment_histograms(
     """Every arm's weight histograms at one epoch, on the experiment's shared bins."""
     hist = views.experiment_histograms(session, experiment_id, epoch)
     return found(hist, "experiment", experiment_id)
+
+
+@router.get("/experiments/{experiment_id}/distributions", response_model=DistributionsPublic)
+def experiment_distributions(
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    layer: Annotated[str | None, Query(max_length=200, description="Default: the first")] = None,
+):
+    """Every arm's percentiles of one weight matrix at each epoch, from its histograms."""
+    dist = views.experiment_distributions(session, experiment_id, layer)
+    return found(dist, "experiment", experiment_id)
 
 
 @router.post("/experiments/{experiment_id}/cancel", response_model=CancelPublic)

@@ -3,6 +3,7 @@
 // bins (store/bins.py): an experiment's arms share them and are re-binned here to one level.
 import {layout, react} from "./plot.js";
 import {initScrubber, shownEpoch, syncScrubber} from "./scrubber.js";
+import {drawDistributions} from "./distributions.js";
 
 // Coarsens counts from bin level `level` to `toLevel`; mirrors store/bins.py (a level doubles
 // the range: each pair of bins merges, and the merged ones sit in the middle half).
@@ -14,6 +15,47 @@ export function coarsen(counts, level, toLevel) {
     counts = [...pad, ...inner, ...pad];
   }
   return counts;
+}
+
+// A fine grid (store/bins.py: 80 * 2**f bins over the same range) as Map(k -> count) on the
+// ladder of an experiment's layer, bin k holding k * width <= w < (k + 1) * width, at its own
+// resolution (level - f) or, exactly, at a coarser one `to`; mirrors bins.fine_sparse.
+export function fineSparse(level, fine, to) {
+  const shift = to === undefined ? 0 : to - (level - fine.f);
+  if (shift < 0) throw new Error(`resolution ${to} is finer than the histogram's`);
+  const offset = 40 * 2 ** fine.f, out = new Map();
+  for (const run of fine.runs) {
+    for (let i = 1; i < run.length; i++) {
+      if (!run[i]) continue;
+      const k = Math.floor((run[0] - offset + i - 1) / 2 ** shift);
+      out.set(k, (out.get(k) || 0) + run[i]);
+    }
+  }
+  return out;
+}
+
+// Per arm [edges, counts] on common edges. An experiment's arms share the bins: on their fine
+// grids, each re-binned to the coarsest arm's resolution (exact: the grids are one ladder), the
+// bins from the lowest to the highest that hold weights; else (histograms stored before the fine
+// grid) their 80 counts re-binned to the widest level. Arms of different experiments (the
+// compare page) keep bins of their own.
+export function commonBins(hists, shared) {
+  if (shared && hists.every((h) => h.fine)) {
+    const res = Math.max(...hists.map((h) => h.level - h.fine.f));
+    const width = (hists[0].base * 2 ** res * 2) / 80;
+    const maps = hists.map((h) => fineSparse(h.level, h.fine, res));
+    const ks = maps.flatMap((m) => [...m.keys()]);
+    const lo = Math.min(...ks), hi = Math.max(...ks);
+    const edges = Array.from({length: hi - lo + 2}, (_, i) => (lo + i) * width);
+    return maps.map((m) => [edges, Array.from({length: hi - lo + 1}, (_, i) => m.get(lo + i) || 0)]);
+  }
+  const level = Math.max(...hists.map((h) => h.level));
+  return hists.map((h) => {
+    const lv = shared ? level : h.level, bins = h.counts.length, r = h.base * 2 ** lv;
+    const width = (2 * r) / bins;
+    const edges = Array.from({length: bins + 1}, (_, i) => -r + i * width);
+    return [edges, shared ? coarsen(h.counts, h.level, level) : h.counts];
+  });
 }
 
 // The x-range holding the central `share` of the weights (each bin whole), from the cumulative
@@ -68,6 +110,7 @@ export function drawHistograms(live) {
   if (!box) return;
   initScrubber(live, () => drawHistograms(live));
   syncScrubber(live);
+  drawDistributions(live);  // its epoch marker follows the scrubber
   const n = live.scrubbing ? shownEpoch(live) : null;
   // Per visible arm: its layers at the epoch shown, or null (not there yet).
   const arms = [];
@@ -97,12 +140,22 @@ export function drawHistograms(live) {
   }
 }
 
-// Exact zeros sit in the bin(s) touching 0: a marker with their count, so an L1 spike reads as such.
-function zerosMarker(run, layer, epoch, counts, log) {
+// Exact zeros are shown apart: taken out of the bin that starts at 0 (they are counted there) and
+// drawn as a marker with their count, so an L1 spike does not flatten the rest.
+function takeZeros(run, layer, epoch, edges, counts) {
   const zf = run.metrics[epoch - 1]?.layers?.[layer]?.zero_frac;
+  if (!(zf > 0)) return [counts, 0, 0];
+  const zeros = Math.round(zf * counts.reduce((a, b) => a + b, 0));
+  const tiny = 1e-9 * (edges[edges.length - 1] - edges[0]);
+  const z = edges.findIndex((e, i) => i < counts.length && Math.abs(e) <= tiny);
+  if (z < 0) return [counts, zeros, zf];
+  const out = counts.slice();
+  out[z] = Math.max(0, out[z] - zeros);
+  return [out, zeros, zf];
+}
+
+function zerosMarker(run, zeros, zf, log) {
   if (!(zf > 0)) return [];
-  const total = counts.reduce((a, b) => a + b, 0);
-  const zeros = Math.round(zf * total);
   return [{type: "scatter", mode: "markers", name: `${run.name} · exact zeros`, legendgroup: String(run.id),
     showlegend: false, x: [0], y: [Math.max(zeros, log ? 0.5 : 0)],
     marker: {symbol: "diamond", size: 9, color: run.color, line: {width: 1, color: "#000"}},
@@ -110,24 +163,17 @@ function zerosMarker(run, layer, epoch, counts, log) {
 }
 
 function drawHistogram(live, id, layer, arms, missing, n) {
-  // An experiment's arms share the bins; an arm whose weights grew further sits on a wider
-  // level. Re-bin every arm to the widest level present (exact: a level merges pairs of
-  // bins). Arms of different experiments (the compare page) have bins of their own.
   const hs = arms.map(([run, layers, epoch]) => [run, layers[layer], epoch]);
   if (!hs.length) return;
   const shared = hs.every(([, h]) => h.base === hs[0][1].base && h.counts.length === hs[0][1].counts.length);
-  const level = Math.max(...hs.map(([, h]) => h.level));
   const log = live.hist.log;
   const traces = [];
-  const ranges = [];  // [edges, counts] per arm, for the fitted x-range
+  const ranges = commonBins(hs.map(([, h]) => h), shared);  // [edges, counts] per arm
   let ymax = 1;
-  for (const [run, h, epoch] of hs) {
-    const lv = shared ? level : h.level, bins = h.counts.length, r = h.base * 2 ** lv;
-    const width = (2 * r) / bins;
-    const edges = Array.from({length: bins + 1}, (_, i) => -r + i * width);
-    const counts = shared ? coarsen(h.counts, h.level, level) : h.counts;
-    ranges.push([edges, counts]);
-    ymax = Math.max(ymax, ...counts);
+  hs.forEach(([run, , epoch], a) => {
+    const [edges, all] = ranges[a], bins = all.length;
+    const [counts, zeros, zf] = takeZeros(run, layer, epoch, edges, all);
+    ymax = Math.max(ymax, ...counts, zeros);
     // A step outline over the bin edges, closed to 0 at both ends; on a log axis an empty bin
     // drops below the axis (0.5, under its start) instead of breaking the line.
     const ys = [0, ...counts, counts[bins - 1], 0];
@@ -135,8 +181,8 @@ function drawHistogram(live, id, layer, arms, missing, n) {
       x: [edges[0], ...edges, edges[bins]], y: log ? ys.map((c) => Math.max(c, 0.5)) : ys,
       customdata: ys, line: {color: run.color, shape: "hv", width: 1.6},
       hovertemplate: `${run.name}: %{customdata} weights from %{x:.3g}<extra></extra>`});
-    traces.push(...zerosMarker(run, layer, epoch, counts, log));
-  }
+    traces.push(...zerosMarker(run, zeros, zf, log));
+  });
   for (const run of missing) {  // in the legend, undrawn
     traces.push({type: "scatter", mode: "lines", name: `${run.name} · not yet at epoch ${n}`, x: [null], y: [null],
       legendgroup: String(run.id), line: {color: run.color, dash: "dot"}, hoverinfo: "skip", showlegend: true});

@@ -119,18 +119,29 @@ def test_form_launch_live_charts_and_download(page, processes):
     names = page.locator(".card strong").all_inner_texts()
     assert names == ["Original", "Lasso", "Strong ridge"]
     assert page.locator(".card .progress-text").first.inner_text().startswith("epoch 6/6")
-    # One step outline per arm over the shared bins (each closed to 0 at both ends), no bars.
+    # One step outline per arm over the shared bins (each closed to 0 at both ends), no bars:
+    # on the arms' common fine grid, at least 40 bins across the fitted x-range.
     hist = page.evaluate(
         """() => document.getElementById('hist-linear_1_weight').data
                  .filter(t => t.mode === 'lines').map(t => [t.type, t.x.length, t.line.shape])"""
     )
-    assert hist == [["scatter", bins.BINS + 3, "hv"]] * 3, hist
+    assert len(hist) == 3 and len(set(map(tuple, hist))) == 1, hist
+    assert hist[0][0] == "scatter" and hist[0][2] == "hv", hist
+    assert hist[0][1] >= bins.FINE_MIN_BINS + 3, hist
+    inside = page.evaluate(
+        """() => { const el = document.getElementById('hist-linear_1_weight');
+                   const [lo, hi] = el._fullLayout.xaxis.range, x = el.data[0].x.slice(1, -1);
+                   return x.filter(e => e >= lo && e <= hi).length - 1; }"""
+    )
+    assert inside >= bins.FINE_MIN_BINS, inside
     for chart in ("chart-acc", "chart-gap", "chart-extra", "chart-weights", "chart-sparsity"):
         assert chart_points(page, chart) >= 3 * 6, chart  # every arm's every epoch, at least
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "experiment.png"), full_page=True)
 
     check_epoch_scrubber(page)
+    check_fine_bins_mirror(page)
+    check_distributions(page)
 
     with page.expect_download() as info:
         page.locator("#run-3 a.download").click()
@@ -138,6 +149,62 @@ def test_form_launch_live_charts_and_download(page, processes):
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["config"]["arm"] == "Strong ridge" and ckpt["config"]["l2"] == 0.01
     assert info.value.suggested_filename.endswith(".pt")
+
+
+def check_fine_bins_mirror(page):
+    """histograms.js re-bins the fine grids as store/bins.py does: to the 80 counts, and all arms
+    onto the coarsest arm's resolution, the same numbers."""
+    got = page.evaluate(
+        """async () => { const {fineSparse, commonBins} = await import('/static/js/histograms.js');
+            const {Live} = await import('/static/js/live.js');
+            const r = await fetch(`/api/experiments/${Live.experimentId}/histograms?epoch=1`);
+            const hs = (await r.json()).runs.map(a => a.layers['linear_1.weight']);
+            const to80 = hs.map(h => { const c = new Array(80).fill(0);
+              for (const [k, n] of fineSparse(h.level, h.fine, h.level)) c[k + 40] += n;
+              return c; });
+            const [edges, counts] = commonBins(hs, true)[0];
+            return {hs, to80, edges: [edges[0], edges[edges.length - 1]],
+                    common: commonBins(hs, true).map(([, c]) => c)}; }"""
+    )
+    hs = got["hs"]
+    assert got["to80"] == [h["counts"] for h in hs]
+    res = max(h["level"] - h["fine"]["f"] for h in hs)
+    sparse = [bins.fine_sparse(h["level"], h["fine"], res) for h in hs]
+    lo, hi = min(min(s) for s in sparse), max(max(s) for s in sparse)
+    assert got["common"] == [[s.get(k, 0) for k in range(lo, hi + 1)] for s in sparse]
+    width = bins.width(hs[0]["base"], res)
+    assert got["edges"] == pytest.approx([lo * width, (hi + 1) * width])
+
+
+def check_distributions(page):
+    """One small chart per arm: percentile bands of the chosen layer against the epoch, with a
+    marker at the epoch the scrubber shows."""
+    page.wait_for_function(  # fetched again while arms train: at the end, all 6 epochs
+        """() => { const els = [...document.querySelectorAll('#distributions .chart')];
+                   return els.length === 3 && els.every(el => el.data?.[6]?.x.length === 6); }""",
+        timeout=20_000,
+    )
+    view = page.evaluate(
+        """() => [...document.querySelectorAll('#distributions .chart')].map(el =>
+             ({n: el.data.length, x: el.data[6].x, fills: el.data.filter(t => t.fill).length,
+               marker: el.layout.shapes[0].x0}))"""
+    )
+    assert all(v["n"] == 7 and v["fills"] == 3 and v["x"] == [1, 2, 3, 4, 5, 6] for v in view)
+    assert all(v["marker"] == 6 for v in view), view
+    page.locator("#epoch-slider").focus()
+    page.keyboard.press("Home")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#distributions .chart')]"
+        ".every(el => el.layout.shapes[0].x0 === 1)"
+    )
+    page.select_option("#dist-layer", "linear_2.weight")
+    page.wait_for_function(
+        "() => document.querySelector('#distributions .chart').layout.title.text"
+        ".includes('linear_2')"
+    )
+    page.locator("#distributions").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "distributions.png"), full_page=True)
+    page.check("#epoch-follow")
 
 
 def hist_view(page, chart_id: str = "hist-linear_1_weight") -> dict:

@@ -23,7 +23,7 @@ def test_layer_stats_of_a_known_tensor():
 def test_histogram_puts_each_weight_in_its_documented_bin():
     base = 1.0  # level 0 covers [-1, 1) in 80 bins of 0.025
     w = torch.tensor([-0.9999, -0.975, -0.025, 0.0, 0.0249, 0.025, 0.9999, 0.5])
-    ((name, (level, counts)),) = histograms(
+    ((name, (level, counts, _)),) = histograms(
         {"linear_1.weight": w}, {"linear_1.weight": base}
     ).items()
     assert level == 0 and sum(counts) == len(w)
@@ -33,7 +33,9 @@ def test_histogram_puts_each_weight_in_its_documented_bin():
         expected[max(i for i in range(bins.BINS) if edges[i] <= v)] += 1
     assert counts == expected
     # A weight past the range widens it by doubling; nothing is left out.
-    level, counts = histograms({"linear_1.weight": torch.tensor([3.0, -0.1])}, {name: base})[name]
+    level, counts, _ = histograms({"linear_1.weight": torch.tensor([3.0, -0.1])}, {name: base})[
+        name
+    ]
     assert level == 2 and sum(counts) == 2
 
 
@@ -43,7 +45,9 @@ def test_weights_at_zero_land_on_their_own_side_of_it():
     # small negative weights. A weight a hair below 0 belongs in that bin all the same.
     base = 0.5257290334370137
     w = torch.tensor([0.0, 0.0, 1e-30, -1e-30])
-    level, counts = histograms({"linear_1.weight": w}, {"linear_1.weight": base})["linear_1.weight"]
+    level, counts, _ = histograms({"linear_1.weight": w}, {"linear_1.weight": base})[
+        "linear_1.weight"
+    ]
     edges = bins.edges(base, level)
     assert edges[bins.BINS // 2] == 0.0
     assert counts[bins.BINS // 2] == 3 and counts[bins.BINS // 2 - 1] == 1 and sum(counts) == 4
@@ -71,3 +75,53 @@ def test_near_zero_counts_the_weights_below_the_threshold_in_any_precision():
         assert stats["linear_1.weight"]["zero_frac"] == 0.0
         assert sum(hists["linear_1.weight"][1]) == 6
         assert torch.equal(w, kept)  # the figures never write to the weights
+
+
+def _arms():
+    """An Original-like arm (+-0.035) and an L1-like one (most weights within +-0.002, a few
+    survivors far out, some exact zeros), on the bins of the same initial weights."""
+    g = torch.Generator().manual_seed(0)
+    original = torch.randn(784 * 64, generator=g) * 0.012
+    l1 = torch.randn(784 * 64, generator=g) * 0.0006
+    l1[:300] = torch.randn(300, generator=g) * 0.3  # survivors: a wider level than the original's
+    l1[300:5000] = 0.0
+    base = bins.SPAN * 0.04
+    name = "linear_1.weight"
+    hists = [histograms({name: w}, {name: base})[name] for w in (original, l1)]
+    return base, [original, l1], hists
+
+
+def test_the_fine_grid_coarsens_exactly_to_the_80_bins_and_across_arms():
+    base, _, hists = _arms()
+    (lo_level, _, _), (hi_level, hi_counts, _) = hists
+    assert hi_level > lo_level  # the arms sit on different levels
+    for level, counts, fine in hists:
+        assert fine is not None and fine["f"] > 0
+        assert bins.fine_to_counts(level, fine) == counts
+        for to in range(level, level + 3):
+            assert bins.fine_to_counts(level, fine, to) == bins.coarsen(counts, level, to)
+    # On the coarser arm's fine resolution, both arms re-bin exactly onto the same edges.
+    common = max(level - fine["f"] for level, _, fine in hists)
+    for level, counts, fine in hists:
+        sparse = bins.fine_sparse(level, fine, common)
+        assert sum(sparse.values()) == sum(counts)
+        assert bins.fine_to_counts(level, fine, hi_level) == bins.coarsen(counts, level, hi_level)
+    assert bins.fine_to_counts(hi_level, hists[1][2], hi_level) == hi_counts
+
+
+def test_forty_bins_cover_the_central_999_of_an_l1_and_an_original_arm_together():
+    base, weights, hists = _arms()
+    common = max(level - fine["f"] for level, _, fine in hists)
+    width = bins.width(base, common)
+    pooled = torch.cat(weights).double()
+    lo, hi = torch.quantile(pooled, torch.tensor([0.0005, 0.9995], dtype=torch.float64)).tolist()
+    assert (hi - lo) / width >= bins.FINE_MIN_BINS
+    # The L1 arm alone (its central 99.9 % within about +-0.002) gets 40 bins too, on its own grid.
+    level, _, fine = hists[1]
+    lo, hi = torch.quantile(weights[1].double(), torch.tensor([0.0005, 0.9995]).double()).tolist()
+    assert (hi - lo) / bins.width(base, level - fine["f"]) >= bins.FINE_MIN_BINS
+    # and stays a few KiB: at most FINE_MAX_NONZERO bins hold weights.
+    for _, _, fine in hists:
+        assert sum(len(r) - 1 for r in fine["runs"]) <= bins.FINE_MAX_NONZERO + 2 * len(
+            fine["runs"]
+        )

@@ -63,7 +63,7 @@ def test_reports_one_epoch_at_a_time_with_all_measurements(tutorial_data):
     assert set(reports[-1].layers) == {"linear_1.weight", "linear_1.bias", "linear_2.weight"}
     (bases,) = edges_seen
     assert set(bases) == {"linear_1.weight", "linear_2.weight"}  # histograms of weight matrices
-    level, counts = reports[-1].histograms["linear_1.weight"]
+    level, counts, _ = reports[-1].histograms["linear_1.weight"]
     assert len(counts) == bins.BINS and level >= 0
     assert sum(counts) == 784 * 64  # every weight is in a bin: the range widens, never clips
 
@@ -136,3 +136,23 @@ def test_tutorial_lasso_shrinks_first_layer_below_original(mnist_root):
     o, la = orig[-1].layers["linear_1.weight"], lasso[-1].layers["linear_1.weight"]
     assert la["mean_abs"] < 0.8 * o["mean_abs"]
     assert orig[-1].metrics["val_acc"] > 0.8  # it really learned MNIST
+
+
+def test_percentiles_from_the_histograms_match_the_checkpoints_weights(tmp_path, tutorial_data):
+    cfg = small(l1=1e-3)
+    result, reports = run(cfg, tutorial_data)
+    files = final_files(result.model.state_dict(), cfg.to_dict(), result.epoch, result.metrics)
+    (tmp_path / "run.pt").write_bytes(files["pt"])
+    state = torch.load(tmp_path / "run.pt", weights_only=True)["state_dict"]
+    bases = histogram_bases(build_model("mlp", (1, 28, 28), 10, 64, cfg.seed).state_dict())
+    for layer, (level, counts, fine) in reports[-1].histograms.items():
+        sparse, res = bins.histogram_sparse(level, counts, fine)
+        width = bins.width(bases[layer], res)
+        got = bins.sparse_percentiles(sparse, width)
+        w = state[layer].flatten().double()
+        q = torch.tensor(bins.PERCENTILES, dtype=torch.float64) / 100
+        for p, a, b in zip(bins.PERCENTILES, got, torch.quantile(w, q).tolist(), strict=True):
+            assert abs(a - b) <= width, (layer, p, a, b, width)
+        # and the grid is fine: 40 bins between the 1st and the 99th percentiles
+        lo, hi = torch.quantile(w, torch.tensor([0.01, 0.99], dtype=torch.float64)).tolist()
+        assert (hi - lo) / width >= bins.FINE_MIN_BINS

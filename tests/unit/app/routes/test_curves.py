@@ -4,6 +4,7 @@ per-run API, and a page whose size does not grow with the experiment."""
 import json
 import re
 
+from store import bins
 from tests.factories import SMALL_THREE_ARMS
 from worker.loop import Worker
 
@@ -51,3 +52,26 @@ def test_the_page_carries_no_measurements(client, settings):
     assert [set(r) for r in data["runs"]] == [{"id", "name", "value"}] * 3
     # Trained or not, the page is the same size but for the cards' texts.
     assert abs(len(html) - len(empty)) < 4000
+
+
+def test_fine_bins_and_distributions_come_from_the_stored_histograms(client, settings):
+    exp = client.post("/api/experiments", json=SMALL_THREE_ARMS).json()
+    assert Worker(settings).run_forever(exit_when_idle=True) == 3
+    dist = client.get(f"/api/experiments/{exp['id']}/distributions").json()
+    assert dist["layer"] == dist["layers"][0] == "linear_1.weight"
+    assert dist["percentiles"] == [0, 7, 16, 50, 84, 93, 100]
+    assert [d["run_id"] for d in dist["runs"]] == [r["id"] for r in exp["runs"]]
+    for d in dist["runs"]:
+        assert d["epochs"] == [1, 2]
+        for epoch, values in zip(d["epochs"], d["values"], strict=True):
+            h = client.get(f"/api/runs/{d['run_id']}/histograms?epoch={epoch}").json()
+            h = h["layers"]["linear_1.weight"]
+            # The fine grid, read back from the database, re-bins exactly to the 80 counts.
+            assert bins.fine_to_counts(h["level"], h["fine"]) == h["counts"]
+            sparse, res = bins.histogram_sparse(h["level"], h["counts"], h["fine"])
+            assert values == bins.sparse_percentiles(sparse, bins.width(h["base"], res))
+            assert values == sorted(values) and values[0] < 0 < values[-1]
+    other = client.get(f"/api/experiments/{exp['id']}/distributions?layer=linear_2.weight").json()
+    assert other["layer"] == "linear_2.weight"
+    assert other["runs"][0]["values"] != dist["runs"][0]["values"]
+    assert client.get("/api/experiments/999/distributions").status_code == 404

@@ -6,7 +6,7 @@ import io
 
 import torch
 
-from tests.routes.test_api import SMALL
+from tests.factories import SMALL_THREE_ARMS as SMALL
 from worker.config import TrainConfig
 from worker.engines import model_for
 from worker.loop import Worker
