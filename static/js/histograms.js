@@ -2,6 +2,7 @@
 // shows (experiment page) or at each run's latest epoch (compare page). Counts arrive on fixed
 // bins (store/bins.py): an experiment's arms share them and are re-binned here to one level.
 import {layout, react} from "./plot.js";
+import {drawFunctions} from "./function.js";
 import {initScrubber, shownEpoch, syncScrubber} from "./scrubber.js";
 
 // Coarsens counts from bin level `level` to `toLevel`; mirrors store/bins.py (a level doubles
@@ -66,7 +67,8 @@ async function fetchEpoch(live, n) {
 export function drawHistograms(live) {
   const box = document.getElementById("histograms");
   if (!box) return;
-  initScrubber(live, () => drawHistograms(live));
+  // The scrubber moves the toy tasks' function views too (static/js/function.js).
+  initScrubber(live, () => { drawHistograms(live); drawFunctions(live); });
   syncScrubber(live);
   const n = live.scrubbing ? shownEpoch(live) : null;
   // Per visible arm: its layers at the epoch shown, or null (not there yet).
