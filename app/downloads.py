@@ -18,6 +18,7 @@ from sqlmodel import Session
 from app import views
 from store import artifacts, reads
 from store.models import Run
+from store.spec import CLASSIFICATION_METRICS, REGRESSION, REGRESSION_METRICS
 
 # OWASP's CSV injection list: a spreadsheet reads a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -91,7 +92,10 @@ def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | N
             for layer, stats in m["layers"].items():
                 known = layers.setdefault(layer, [])
                 known.extend(s for s in stats if s not in known)
-    scalars = [*reads.METRIC_FIELDS, "gap"]
+    # A regression task's table has no accuracy columns, a classification's no R² ones.
+    regression = views.task_kind(arms[0].config) == REGRESSION
+    absent = CLASSIFICATION_METRICS | {"gap"} if regression else REGRESSION_METRICS
+    scalars = [f for f in (*reads.METRIC_FIELDS, "gap") if f not in absent]
     head = ["run_id", "arm", "status", "epoch", *scalars]
     head += [f"{layer}.{stat}" for layer in sorted(layers) for stat in layers[layer]]
     rows = [

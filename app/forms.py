@@ -6,6 +6,7 @@ renumbers rows after adding or removing one), so a message at ("runs", 1, "l1") 
 field `runs.1.l1`.
 """
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,19 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.schemas import ExperimentIn, RunIn, SweepIn
-from store.spec import DATASET, SPEC, Group, Kind, Setting, Spec, number
+from store.spec import (
+    DATASET,
+    MODEL_DATASETS,
+    SPEC,
+    TASK,
+    TASKS,
+    Group,
+    Kind,
+    Setting,
+    Spec,
+    number,
+    task_defaults,
+)
 
 ARM_FIELD = re.compile(r"^runs\.(\d{1,2})\.(\w+)$")
 
@@ -38,7 +51,24 @@ def task_groups(choices: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
 
 def model_fits(model: str) -> frozenset[str] | None:
     """The tasks a model can train on; None: every task."""
-    return None
+    fits = MODEL_DATASETS.get(model)
+    every = set(SPEC.get("dataset").choices or {})
+    return None if fits is None or every <= fits else fits
+
+
+# The settings a toy task brings its own defaults for (model, size, optimizer, epochs...).
+TASK_KEYS = sorted({k for t in TASKS for k in task_defaults(t, {})})
+
+
+def task_form_defaults(key: str) -> str:
+    """What the form fills in when the user picks this task (JSON): the task's defaults, or for
+    an image dataset the spec's defaults of the settings a toy task changes (those that apply)."""
+    if key in TASK:
+        values = task_defaults(TASK[key], {})
+    else:
+        settings = [SPEC.get(k) for k in TASK_KEYS]
+        values = {s.name: s.default for s in settings if s.datasets is None or key in s.datasets}
+    return json.dumps(values, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -63,6 +93,8 @@ class Widget:
     groups: list[tuple[str, dict[str, str]]] | None = None
     # Per option, the tasks it fits (the model picker); an option not named fits every task.
     option_datasets: dict[str, str] | None = None
+    # Per option, the values the form fills in when it is picked (the task picker's defaults).
+    option_defaults: dict[str, str] | None = None
 
     @classmethod
     def of(cls, s: Setting) -> "Widget":
@@ -89,6 +121,9 @@ class Widget:
             models=_keys(s.models),
             groups=task_groups(dict(s.choices or {})) if s.name == "dataset" else None,
             option_datasets=_option_datasets(s) if s.name == "model" else None,
+            option_defaults=(
+                {k: task_form_defaults(k) for k in s.choices or {}} if s.name == "dataset" else None
+            ),
         )
 
 

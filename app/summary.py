@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.views import sweep_value
+from app.views import sweep_value, task_kind
 from store import reads
 from store.models import Run
+from store.spec import REGRESSION
 
 # The figures compared with the reference arm, and which way is better for the table's mark:
 # accuracy up, the gap down (less overfitting); mean |w| down and the near-zero fraction up are
@@ -16,6 +17,17 @@ from store.models import Run
 FIGURES = {
     "final_val_acc": "max",
     "best_val_acc": "max",
+    "final_gap": "min",
+    "final_mean_abs": "min",
+    "final_near_zero_frac": "max",
+    "dead_units": "min",
+}
+# A regression task's (MSE): R² where accuracy would be, the validation loss, and the R² gap;
+# never an accuracy.
+REGRESSION_FIGURES = {
+    "final_val_r2": "max",
+    "best_val_r2": "max",
+    "final_val_loss": "min",
     "final_gap": "min",
     "final_mean_abs": "min",
     "final_near_zero_frac": "max",
@@ -35,32 +47,32 @@ def first_weight_matrix(names: list[str]) -> str | None:
     return min(weights, key=order, default=None)
 
 
-def _arm(run: Run, c: dict[str, Any]) -> dict[str, Any]:
+def _arm(run: Run, c: dict[str, Any], regression: bool) -> dict[str, Any]:
+    figures = REGRESSION_FIGURES if regression else FIGURES
     epochs = c["epoch"]
     arm: dict[str, Any] = {
         "run_id": run.id,
         "name": run.name,
         "status": run.status,
         "epochs_done": epochs[-1] if epochs else 0,
-        "final_val_acc": None,
-        "best_val_acc": None,
         "best_epoch": None,
-        "final_gap": None,
-        "final_mean_abs": None,
-        "final_near_zero_frac": None,
-        "dead_units": None,  # not measured yet (issue 21, point 4); the key stays
+        # dead_units: not measured yet (issue 21, point 4); the key stays
+        **dict.fromkeys(figures),
     }
-    if not epochs:
+    score, train = ("val_r2", "train_r2") if regression else ("val_acc", "train_acc")
+    if not epochs or c[score][-1] is None:
         return arm
-    acc = c["val_acc"]
-    # The first epoch that reached the best accuracy: a later tie is no better.
+    acc = c[score]
+    # The first epoch that reached the best score: a later tie is no better.
     best = max(range(len(acc)), key=lambda i: (acc[i], -i))
+    prefix = "r2" if regression else "acc"
     arm.update(
-        final_val_acc=acc[-1],
-        best_val_acc=acc[best],
+        {f"final_val_{prefix}": acc[-1], f"best_val_{prefix}": acc[best]},
         best_epoch=epochs[best],
-        final_gap=c["gap"][-1],
+        final_gap=c["gap"][-1] if not regression else c[train][-1] - acc[-1],
     )
+    if regression:
+        arm["final_val_loss"] = c["val_loss"][-1]
     layer = first_weight_matrix(list(c["layers"]))
     if layer is not None:
         stats = c["layers"][layer]
@@ -91,20 +103,23 @@ def experiment_summary(session: Session, experiment_id: int) -> dict[str, Any] |
     sweep = exp.config.get("sweep")
     ref = reference_arm(runs, sweep["param"] if sweep else None)
     by_run = reads.curves(session, [r.id for r in runs]) if runs else {}
-    arms = [_arm(run, by_run[run.id]) for run in runs]
+    kind = task_kind(exp.config)
+    figures = REGRESSION_FIGURES if kind == REGRESSION else FIGURES
+    arms = [_arm(run, by_run[run.id], kind == REGRESSION) for run in runs]
     base = next((a for a in arms if ref is not None and a["run_id"] == ref.id), None)
     for arm in arms:
         arm["vs_reference"] = {
             k: arm[k] - base[k] if base and arm[k] is not None and base[k] is not None else None
-            for k in FIGURES
+            for k in figures
         }
-    return {"reference": ref.id if ref else None, "arms": arms, "best": _best(arms)}
+    best = _best(arms, figures)
+    return {"reference": ref.id if ref else None, "kind": kind, "arms": arms, "best": best}
 
 
-def _best(arms: list[dict[str, Any]]) -> dict[str, int | None]:
-    """Per figure, the arm that does best by it (FIGURES says which way is best)."""
+def _best(arms: list[dict[str, Any]], figures: dict[str, str]) -> dict[str, int | None]:
+    """Per figure, the arm that does best by it (`figures` says which way is best)."""
     best: dict[str, int | None] = {}
-    for key, way in FIGURES.items():
+    for key, way in figures.items():
         scored = [a for a in arms if a[key] is not None]
         pick = max if way == "max" else min
         best[key] = pick(scored, key=lambda a: a[key])["run_id"] if scored else None

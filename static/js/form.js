@@ -69,9 +69,22 @@ export function applyTask(form) {
   });
 }
 
+// Picking a task fills in its defaults (model, size, optimizer, epochs, full batch...), as the
+// API does for a request that leaves them out: the form sends every field it shows.
+function fillTaskDefaults(form, select) {
+  const json = select.selectedOptions[0]?.dataset.defaults;
+  if (!json) return;
+  for (const [name, value] of Object.entries(JSON.parse(json))) {
+    const field = form.elements.namedItem(name);
+    if (field && "value" in field) field.value = value === null ? "" : String(value);
+  }
+}
+
 function onFormChange(ev) {
   const form = ev.target.closest("#experiment-form");
-  if (form && (ev.target.name === "dataset" || ev.target.name === "model")) applyTask(form);
+  if (!form || (ev.target.name !== "dataset" && ev.target.name !== "model")) return;
+  if (ev.target.name === "dataset") fillTaskDefaults(form, ev.target);
+  applyTask(form);
 }
 
 function applyOnLoad() {

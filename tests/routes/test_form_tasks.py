@@ -3,6 +3,7 @@ where it applies (data attributes from the spec's `datasets=` / `models=`), the 
 groups image datasets and toy tasks, model options say which tasks they fit, and a field the
 page's script disabled (so not sent) takes its default."""
 
+import json
 import re
 from html.parser import HTMLParser
 
@@ -59,7 +60,7 @@ def test_every_restricted_field_says_where_it_applies(client):
         assert holder.get("data-models") == keys(s.models), s.name
     # The depth of a fully connected network means nothing to the CNN.
     assert page.fields["depth"]["data-models"] == "mlp"
-    assert "data-models" not in page.fields["hidden"]
+    assert "data-models" not in page.fields["epochs"] and "data-datasets" not in page.fields["seed"]
 
 
 def test_a_setting_for_one_task_renders_its_task():
@@ -104,3 +105,58 @@ def test_a_field_the_script_disabled_is_not_sent_and_takes_its_default(client):
     data = {k: v for k, v in FORM.items() if k != "hidden"}
     r = client.post("/experiments", data={**data, "depth": ""}, headers={"HX-Request": "true"})
     assert r.status_code == 422 and f'name="hidden" value="{ExperimentIn().hidden}"' in r.text
+
+
+def test_the_toy_tasks_are_grouped_and_fill_in_their_defaults(client):
+    html = client.get("/").text
+    select = re.search(r'<select name="dataset">(.*?)</select>', html, re.S).group(1)
+    options = Elements(select).options
+    assert [k for k, _ in options["Toy tasks"]] == [t.key for t in S.TASKS]
+    for key, attrs in options["Toy tasks"]:
+        # Picking the task fills in what the API would take for a request that leaves it out.
+        assert json.loads(attrs["data-defaults"]) == S.task_defaults(S.TASK[key], {})
+    mnist = json.loads(dict(options["Image datasets"])["mnist"]["data-defaults"])
+    assert mnist["model"] == "mlp" and mnist["batch_size"] == ExperimentIn().batch_size
+    assert "n_train" not in mnist  # no task's data parameter applies to images
+
+
+def test_models_that_do_not_fit_a_task_say_so(client):
+    html = client.get("/").text
+    select = re.search(r'<select name="model">(.*?)</select>', html, re.S).group(1)
+    options = dict(Elements(select).options[""])
+    assert set(options["cnn"]["data-datasets"].split()) == {d.key for d in S.DATASETS}
+    assert "moons" in options["simple_net"]["data-datasets"].split()
+    assert "mnist" not in options["simple_net"]["data-datasets"].split()
+    assert "data-datasets" not in options["mlp"]  # fits every task
+
+
+def page_of(client, **body) -> tuple[str, dict]:
+    r = client.post("/api/experiments", json={"epochs": 2, **body})
+    assert r.status_code == 201, r.text
+    html = client.get(f"/experiments/{r.json()['id']}").text
+    data = json.loads(re.search(r'id="experiment-data">(.*?)</script>', html, re.S).group(1))
+    return html, data
+
+
+def verdict_headers(html: str) -> list[str]:
+    head = re.search(r'<table class="verdict">.*?<thead>(.*?)</thead>', html, re.S).group(1)
+    return re.findall(r"<th[^>]*>([^<]*)</th>", head)
+
+
+def test_a_toy_task_page_has_its_function_view_and_a_regression_no_accuracy(client):
+    html, data = page_of(client, dataset="moons", runs=[{"name": "a"}, {"name": "b", "l2": 0.01}])
+    assert re.search(r'<section[^>]*id="functions"[^>]*data-view="boundary"', html)
+    assert data["task_kind"] == "classification" and "final val. acc." in verdict_headers(html)
+
+    html, data = page_of(client, dataset="poly1d", runs=[{"name": "a"}])
+    assert 'data-view="curve"' in html and data["task_kind"] == "regression"
+    heads = verdict_headers(html)
+    assert "final val. R²" in heads and not [h for h in heads if "acc" in h], heads
+
+    html, data = page_of(
+        client, dataset="noise_regression", model="simple_net", runs=[{"name": "a"}]
+    )
+    assert 'id="functions"' not in html and data["task_kind"] == "regression"
+
+    html, data = page_of(client, runs=[{"name": "a"}])  # an image dataset: as before
+    assert 'id="functions"' not in html and data["task_kind"] == "classification"
