@@ -50,7 +50,7 @@ def _arm(run: Run, c: dict[str, Any]) -> dict[str, Any]:
         "final_near_zero_frac": None,
         "dead_units": None,  # not measured yet (issue 21, point 4); the key stays
     }
-    if not epochs:
+    if not epochs or c["val_acc"][-1] is None:  # regression tasks have no accuracy
         return arm
     acc = c["val_acc"]
     # The first epoch that reached the best accuracy: a later tie is no better.
