@@ -31,11 +31,14 @@ from store.spec import (
     EPOCH_METRICS,
     LINEAR_SWEEPS,
     MAX_ARMS,
+    MODEL_DATASETS,
     SPEC,
     SWEEPS,
+    TASK,
     Kind,
     Setting,
     Spec,
+    task_defaults,
 )
 
 DATASETS = dict(SPEC.get("dataset").choices or {})
@@ -207,6 +210,73 @@ class ExperimentRules(Strict):
             seen.add(key)
         return runs
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """On a toy task, every setting the request leaves out takes the task's default (its
+        data parameters, model, optimizer, lr, epochs; full batch): a request naming only the
+        task, epochs, seed and arms trains what the task is meant to show."""
+        if isinstance(data, dict) and data.get("dataset") in TASK:
+            data = {**data, **task_defaults(TASK[data["dataset"]], data)}
+        return data
+
+    @model_validator(mode="after")
+    def _applies(self) -> Any:
+        """A setting that does not apply to the chosen dataset or model is refused when given
+        a value other than its default (a blank or default value is ignored: the form sends
+        every field); a model that does not fit the dataset is refused on `model`."""
+        errors = []
+        if self.dataset not in MODEL_DATASETS[self.model]:
+            kind = "a toy task" if self.dataset in TASK else "an image dataset"
+            fits = ", ".join(m for m, ds in MODEL_DATASETS.items() if self.dataset in ds)
+            errors.append(
+                _error(
+                    ("model",),
+                    self.model,
+                    f"the model {self.model} does not fit "
+                    f"{self.dataset} ({kind}); choose one of {fits}",
+                )
+            )
+        task = TASK.get(self.dataset)
+        if task is not None and None not in (self.k, self.n_features) and self.k > self.n_features:
+            errors.append(
+                _error(("k",), self.k, f"k must be at most n_features ({self.n_features})")
+            )
+        own = [(s, (s.name,), getattr(self, s.name)) for s in self.setting_specs(shared=True)]
+        for i, run in enumerate(self.runs):
+            own += [
+                (s, ("runs", i, s.name), getattr(run, s.name))
+                for s in self.setting_specs(shared=False)
+            ]
+        fitting = not errors
+        for s, loc, value in own:
+            wrong_data = s.datasets is not None and self.dataset not in s.datasets
+            wrong_model = fitting and s.models is not None and self.model not in s.models
+            quiet = (
+                (None, s.default, {**task.params, **task.defaults}.get(s.name))
+                if task
+                else (None, s.default)
+            )
+            if (wrong_data or wrong_model) and value not in quiet:
+                where = (
+                    ", ".join(sorted(s.datasets or ()))
+                    if wrong_data
+                    else ", ".join(sorted(s.models or ())) + " models"
+                )
+                on = self.dataset if wrong_data else f"the {self.model} model"
+                errors.append(
+                    _error(
+                        loc, value, f"{s.name} applies to {where} only, not {on}; leave it blank"
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @classmethod
+    def setting_specs(cls, shared: bool) -> tuple[Setting, ...]:
+        return tuple(s for s in SPEC.settings if s.per_arm != shared and s.overrides is None)
+
     @model_validator(mode="after")
     def _expand_sweep(self) -> Any:
         if self.sweep is None:
@@ -257,8 +327,13 @@ class ExperimentRules(Strict):
         if self.name:
             return self.name
         data = DATASETS[self.dataset]
-        data += f" {self.train_per_class}/class" if self.train_per_class else " full"
-        if self.model == "cnn":
+        if self.dataset in TASK:
+            data += f" {self.n_train} pts"
+        else:
+            data += f" {self.train_per_class}/class" if self.train_per_class else " full"
+        if self.model.startswith("simple_"):
+            size = MODELS[self.model].split(" ")[0]
+        elif self.model == "cnn":
             size = f"CNN {self.hidden}"
         else:
             size = (
@@ -272,6 +347,12 @@ class ExperimentRules(Strict):
         if len(names) > 4:
             names = [*names[:3], f"{len(names) - 3} more"]
         return f"{head}: " + " vs ".join(names)
+
+
+def _error(loc: tuple, value: Any, message: str) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("not_applicable", message), loc=loc, input=value
+    )
 
 
 def tutorial(arm_model: type[ArmRules]) -> Callable[[], list[Any]]:
@@ -447,7 +528,7 @@ EpochPublic = create_model(
     "EpochPublic",
     __module__=__name__,
     epoch=(int, ...),
-    **{m.name: (float, Field(description=m.help)) for m in EPOCH_METRICS + DERIVED_METRICS},
+    **{m.name: (float | None, Field(description=m.help)) for m in EPOCH_METRICS + DERIVED_METRICS},
     layers=(dict[str, dict[str, float]], ...),
 )
 
