@@ -68,7 +68,7 @@ def test_a_setting_for_one_task_renders_its_task():
     form = forms.Form(EXTENDED, experiment_model, arm_model)
     page = Elements(render_form(form, experiment_model()))
     assert page.fields["warmup"]["data-datasets"] == "cifar10" == keys(WARMUP.datasets)
-    assert "data-datasets" not in page.fields["runs.0.noise"]
+    assert "data-datasets" not in page.fields["runs.0.input_noise"]
     assert "data-datasets" not in page.fields["epochs"]
 
 
