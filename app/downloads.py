@@ -78,6 +78,14 @@ def csv_response(filename: str, header: Sequence[Any], rows: Iterable[Sequence[A
     )
 
 
+def _absent(config: dict[str, Any]) -> frozenset[str]:
+    """The columns a task's tables leave out: a regression's accuracies (and their gap), a
+    classification's R²."""
+    if views.task_kind(config) == REGRESSION:
+        return CLASSIFICATION_METRICS | {"gap"}
+    return REGRESSION_METRICS
+
+
 def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | None:
     """Every arm's every epoch as one table: (header, rows), one row per run and epoch, the
     per-layer statistics as `<layer>.<stat>` columns."""
@@ -92,9 +100,7 @@ def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | N
             for layer, stats in m["layers"].items():
                 known = layers.setdefault(layer, [])
                 known.extend(s for s in stats if s not in known)
-    # A regression task's table has no accuracy columns, a classification's no R² ones.
-    regression = views.task_kind(arms[0].config) == REGRESSION
-    absent = CLASSIFICATION_METRICS | {"gap"} if regression else REGRESSION_METRICS
+    absent = _absent(arms[0].config)
     scalars = [f for f in (*reads.METRIC_FIELDS, "gap") if f not in absent]
     head = ["run_id", "arm", "status", "epoch", *scalars]
     head += [f"{layer}.{stat}" for layer in sorted(layers) for stat in layers[layer]]
@@ -119,14 +125,18 @@ def metrics_csv(session: Session, experiment_id: int) -> Response | None:
     return csv_response(f"reglab-experiment{experiment_id}-metrics.csv", *table)
 
 
-def path_table(path: dict[str, Any]) -> tuple[list, list]:
-    """The regularization path (views.experiment_path) as (header, rows): one row per arm."""
+def path_table(
+    path: dict[str, Any], absent: frozenset[str] = REGRESSION_METRICS
+) -> tuple[list, list]:
+    """The regularization path (views.experiment_path) as (header, rows): one row per arm;
+    without the `absent` columns (the task's, see _absent)."""
+    metrics = [k for k in views.PATH_METRICS if k not in absent]
     layers = sorted({name for p in path["points"] for name in p.get("layers", {})})
-    head = ["run_id", "arm", path["param"] or "value", "status", "epoch", *views.PATH_METRICS]
+    head = ["run_id", "arm", path["param"] or "value", "status", "epoch", *metrics]
     head += [f"{layer}.{k}" for layer in layers for k in views.PATH_LAYER_STATS]
     rows = [
         [p["run_id"], p["name"], p["value"], p["status"], p["epoch"]]
-        + [p.get(k) for k in views.PATH_METRICS]
+        + [p.get(k) for k in metrics]
         + [
             p.get("layers", {}).get(layer, {}).get(k)
             for layer in layers
@@ -141,9 +151,11 @@ def path_csv(session: Session, experiment_id: int) -> Response | None:
     """The path as a CSV download (arm names like `=1+1` arrive as text, not formulas); None
     when there is no such experiment."""
     path = views.experiment_path(session, experiment_id)
-    if path is None:
+    exp = reads.experiment(session, experiment_id)
+    if path is None or exp is None:
         return None
-    return csv_response(f"reglab-experiment{experiment_id}-path.csv", *path_table(path))
+    table = path_table(path, _absent(exp.config))
+    return csv_response(f"reglab-experiment{experiment_id}-path.csv", *table)
 
 
 def checkpoint(session: Session, directory: Path, run: Run, fmt: str) -> Response | str:

@@ -133,7 +133,7 @@ def list_experiments(
     return [_experiment_public(e, by_exp[e.id], latest) for e in exps]
 
 
-PATH_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap")
+PATH_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap", "train_r2", "val_r2")
 PATH_LAYER_STATS = ("mean_abs", "zero_frac", "near_zero_frac")
 
 

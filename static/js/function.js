@@ -197,7 +197,7 @@ function threshold(d, trueCoef) {
 }
 
 function support(coef, trueCoef, tol) {
-  const chosen = coef.map((c) => Math.abs(c) >= tol);
+  const chosen = coef.map((c) => Math.abs(c) > tol);
   const truth = trueCoef.map((c) => c !== 0);
   const hits = chosen.filter((c, i) => c && truth[i]).length;
   const picked = chosen.filter(Boolean).length, real = truth.filter(Boolean).length;
@@ -230,7 +230,7 @@ function drawSupport(box, arms, truth) {  // a table: per arm, features chosen, 
     table = document.createElement("table");
     table.id = "fn-support";
     table.className = "verdict support";
-    table.innerHTML = "<caption>Support recovery: the features each arm keeps (|coefficient| ≥ <span class='tol'></span>)</caption>"
+    table.innerHTML = "<caption>Support recovery: the features each arm keeps (|coefficient| > <span class='tol'></span>)</caption>"
       + "<thead><tr><th scope='col'>arm</th><th scope='col'>epoch</th><th scope='col'>features kept</th>"
       + "<th scope='col'>precision</th><th scope='col'>recall</th></tr></thead><tbody></tbody>";
     box.append(table);
