@@ -646,6 +646,7 @@ class SummaryArm(BaseModel):
 
 
 class SummaryPublic(BaseModel):
+    kind: Literal["classification"] = "classification"
     reference: int | None = Field(
         description="The reference arm's run id: the arm named Original, else a sweep's zero "
         "arm, else the first"
@@ -655,3 +656,49 @@ class SummaryPublic(BaseModel):
         description="Per figure the arm with the highest accuracy, the lowest gap, mean |w| "
         "and dead units, the highest near-zero fraction (null while no arm has it)"
     )
+
+
+class RegressionFigures(BaseModel):
+    """A regression arm's figures less the reference arm's (null where either is missing)."""
+
+    final_val_r2: float | None
+    best_val_r2: float | None
+    final_val_loss: float | None
+    final_gap: float | None
+    final_mean_abs: float | None
+    final_near_zero_frac: float | None
+    dead_units: float | None
+
+
+class RegressionArm(BaseModel):
+    """A regression task's arm (MSE loss): R² where a classifier has accuracy, never one."""
+
+    run_id: int
+    name: str
+    status: RunStatusName
+    epochs_done: int = Field(description="The latest epoch with stored metrics")
+    final_val_r2: float | None = Field(description="Validation R² at the latest epoch")
+    best_val_r2: float | None
+    best_epoch: int | None = Field(description="The first epoch that reached best_val_r2")
+    final_val_loss: float | None = Field(description="Validation MSE at the latest epoch")
+    final_gap: float | None = Field(description="train_r2 - val_r2 at the latest epoch")
+    final_mean_abs: float | None = Field(description="Mean |w| of the first weight matrix")
+    final_near_zero_frac: float | None = Field(
+        description="Fraction of the first weight matrix with |w| < 1e-3"
+    )
+    dead_units: float | None = Field(description="Not measured yet: null")
+    vs_reference: RegressionFigures = Field(description="Each figure less the reference arm's")
+
+
+class RegressionSummaryPublic(BaseModel):
+    kind: Literal["regression"]
+    reference: int | None = Field(description="As for a classification task")
+    arms: list[RegressionArm]
+    best: dict[str, int | None] = Field(
+        description="Per figure the arm with the highest R², the lowest loss, gap, mean |w| "
+        "and dead units, the highest near-zero fraction (null while no arm has it)"
+    )
+
+
+# The verdict table's answer: a classification task's (accuracy) or a regression's (R², MSE).
+AnySummaryPublic = Annotated[SummaryPublic | RegressionSummaryPublic, Field(discriminator="kind")]

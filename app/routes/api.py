@@ -27,6 +27,7 @@ from app.deps import (
 )
 from app.schemas import (
     DATASETS,
+    AnySummaryPublic,
     CancelPublic,
     CompareCurvesPublic,
     CompareHistogramsPublic,
@@ -41,7 +42,6 @@ from app.schemas import (
     PathPublic,
     RunPublic,
     RunStatusName,
-    SummaryPublic,
 )
 from store import reads
 
@@ -221,7 +221,7 @@ def experiment_curves(experiment_id: ExperimentId, session: SessionDep):
     return found(views.experiment_curves(session, experiment_id), "experiment", experiment_id)
 
 
-@router.get("/experiments/{experiment_id}/summary", response_model=SummaryPublic)
+@router.get("/experiments/{experiment_id}/summary", response_model=AnySummaryPublic)
 def experiment_summary(experiment_id: ExperimentId, session: SessionDep):
     """The verdict table: per arm its final and best validation accuracy, final gap, the first
     weight matrix's mean |w| and near-zero fraction, and each less the reference arm's."""
