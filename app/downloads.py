@@ -18,6 +18,7 @@ from sqlmodel import Session
 from app import summary, views
 from store import artifacts, reads
 from store.models import Run
+from store.spec import CLASSIFICATION_METRICS, REGRESSION, REGRESSION_METRICS
 
 # OWASP's CSV injection list: a spreadsheet reads a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -77,6 +78,14 @@ def csv_response(filename: str, header: Sequence[Any], rows: Iterable[Sequence[A
     )
 
 
+def _absent(config: dict[str, Any]) -> frozenset[str]:
+    """The columns a task's tables leave out: a regression's accuracies (and their gap), a
+    classification's R²."""
+    if views.task_kind(config) == REGRESSION:
+        return CLASSIFICATION_METRICS | {"gap"}
+    return REGRESSION_METRICS
+
+
 def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | None:
     """Every arm's every epoch as one table: (header, rows), one row per run and epoch, the
     per-layer statistics as `<layer>.<stat>` columns."""
@@ -91,7 +100,8 @@ def metrics_table(session: Session, experiment_id: int) -> tuple[list, list] | N
             for layer, stats in m["layers"].items():
                 known = layers.setdefault(layer, [])
                 known.extend(s for s in stats if s not in known)
-    scalars = [*reads.METRIC_FIELDS, "gap"]
+    absent = _absent(arms[0].config)
+    scalars = [f for f in (*reads.METRIC_FIELDS, "gap") if f not in absent]
     head = ["run_id", "arm", "status", "epoch", *scalars, "seed"]
     head += [f"{layer}.{stat}" for layer in sorted(layers) for stat in layers[layer]]
     rows = [
@@ -115,14 +125,18 @@ def metrics_csv(session: Session, experiment_id: int) -> Response | None:
     return csv_response(f"reglab-experiment{experiment_id}-metrics.csv", *table)
 
 
-def path_table(path: dict[str, Any]) -> tuple[list, list]:
-    """The regularization path (views.experiment_path) as (header, rows): one row per arm."""
+def path_table(
+    path: dict[str, Any], absent: frozenset[str] = REGRESSION_METRICS
+) -> tuple[list, list]:
+    """The regularization path (views.experiment_path) as (header, rows): one row per arm;
+    without the `absent` columns (the task's, see _absent)."""
+    metrics = [k for k in views.PATH_METRICS if k not in absent]
     layers = sorted({name for p in path["points"] for name in p.get("layers", {})})
-    head = ["run_id", "arm", path["param"] or "value", "status", "epoch", *views.PATH_METRICS]
+    head = ["run_id", "arm", path["param"] or "value", "status", "epoch", *metrics]
     head += ["seed", *(f"{layer}.{k}" for layer in layers for k in views.PATH_LAYER_STATS)]
     rows = [
         [p["run_id"], p["name"], p["value"], p["status"], p["epoch"]]
-        + [p.get(k) for k in views.PATH_METRICS]
+        + [p.get(k) for k in metrics]
         + [p.get("seed")]
         + [
             p.get("layers", {}).get(layer, {}).get(k)
@@ -138,9 +152,11 @@ def path_csv(session: Session, experiment_id: int) -> Response | None:
     """The path as a CSV download (arm names like `=1+1` arrive as text, not formulas); None
     when there is no such experiment."""
     path = views.experiment_path(session, experiment_id)
-    if path is None:
+    exp = reads.experiment(session, experiment_id)
+    if path is None or exp is None:
         return None
-    return csv_response(f"reglab-experiment{experiment_id}-path.csv", *path_table(path))
+    table = path_table(path, _absent(exp.config))
+    return csv_response(f"reglab-experiment{experiment_id}-path.csv", *table)
 
 
 INTERVAL_COLUMNS = ("n", "mean", "low", "high")
@@ -150,15 +166,16 @@ DIFFERENCE_COLUMNS = ("n", "mean", "low", "high", "p_value")
 def summary_table(found: dict[str, Any]) -> tuple[list, list]:
     """The summary (app.summary) as (header, rows): one row per arm, with each figure's mean and
     95 % interval over seeds and the paired difference from the reference arm."""
+    keys = list(found["arms"][0]["intervals"]) if found["arms"] else []
     head = ["arm", "name", "repeats", "left_out_seeds"]
-    head += [f"{key}.{c}" for key in summary.INTERVALS for c in INTERVAL_COLUMNS]
+    head += [f"{key}.{c}" for key in keys for c in INTERVAL_COLUMNS]
     head += [f"difference.{c}" for c in DIFFERENCE_COLUMNS] + ["sentence"]
     rows = []
     for arm in found["arms"]:
         intervals, diff = arm["intervals"], arm["difference"] or {}
         rows.append(
             [arm["arm"], arm["name"], arm["repeats"], " ".join(map(str, arm["left_out"]))]
-            + [intervals[key][c] for key in summary.INTERVALS for c in INTERVAL_COLUMNS]
+            + [intervals[key][c] for key in keys for c in INTERVAL_COLUMNS]
             + [diff.get(c) for c in DIFFERENCE_COLUMNS]
             + [arm["sentence"]]
         )

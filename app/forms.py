@@ -6,6 +6,7 @@ renumbers rows after adding or removing one), so a message at ("runs", 1, "l1") 
 field `runs.1.l1`.
 """
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -14,13 +15,60 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from app.schemas import ExperimentIn, RunIn, SweepIn
-from store.spec import SPEC, Group, Kind, Setting, Spec, number
+from store.spec import (
+    DATASET,
+    MODEL_DATASETS,
+    SPEC,
+    TASK,
+    TASKS,
+    Group,
+    Kind,
+    Setting,
+    Spec,
+    number,
+    task_defaults,
+)
 
 ARM_FIELD = re.compile(r"^runs\.(\d{1,2})\.(\w+)$")
 
 
 def _attr(value: float | None) -> str | None:
     return None if value is None else number(value)
+
+
+def _keys(keys: frozenset[str] | None) -> str | None:
+    """Where a setting applies, as a data attribute: space-separated keys; None: everywhere."""
+    return None if keys is None else " ".join(sorted(keys))
+
+
+def task_groups(choices: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
+    """The task picker's groups: the image datasets, then the toy tasks (every other task)."""
+    images = {k: v for k, v in choices.items() if k in DATASET}
+    toys = {k: v for k, v in choices.items() if k not in DATASET}
+    groups = (("Image datasets", images), ("Toy tasks", toys))
+    return [(label, group) for label, group in groups if group]
+
+
+def model_fits(model: str) -> frozenset[str] | None:
+    """The tasks a model can train on; None: every task."""
+    fits = MODEL_DATASETS.get(model)
+    every = set(SPEC.get("dataset").choices or {})
+    return None if fits is None or every <= fits else fits
+
+
+# The settings a toy task brings its own defaults for (model, size, optimizer, epochs...).
+TASK_KEYS = sorted({k for t in TASKS for k in task_defaults(t, {})})
+
+
+def task_form_defaults(key: str) -> str:
+    """What the form fills in when the user picks this task (JSON): the task's defaults, or for
+    an image dataset the spec's defaults of the settings a toy task changes (those that apply)."""
+    if key in TASK:
+        values = task_defaults(TASK[key], {})
+    else:
+        settings = [SPEC.get(k) for k in TASK_KEYS]
+        values = {s.name: s.default for s in settings if s.datasets is None or key in s.datasets}
+    return json.dumps(values, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -38,6 +86,15 @@ class Widget:
     max: str | None
     step: str
     blank_option: str | None  # a select's "as the experiment" choice (an arm's override)
+    # Where it applies (the form hides and disables it elsewhere); None: everywhere.
+    datasets: str | None = None
+    models: str | None = None
+    # A select's options in labelled groups (the task picker); None: one flat list.
+    groups: list[tuple[str, dict[str, str]]] | None = None
+    # Per option, the tasks it fits (the model picker); an option not named fits every task.
+    option_datasets: dict[str, str] | None = None
+    # Per option, the values the form fills in when it is picked (the task picker's defaults).
+    option_defaults: dict[str, str] | None = None
 
     @classmethod
     def of(cls, s: Setting) -> "Widget":
@@ -60,7 +117,18 @@ class Widget:
             max=_attr(high),
             step="1" if s.kind == Kind.int else "any",
             blank_option="as the experiment" if s.overrides else None,
+            datasets=_keys(s.datasets),
+            models=_keys(s.models),
+            groups=task_groups(dict(s.choices or {})) if s.name == "dataset" else None,
+            option_datasets=_option_datasets(s) if s.name == "model" else None,
+            option_defaults=(
+                {k: task_form_defaults(k) for k in s.choices or {}} if s.name == "dataset" else None
+            ),
         )
+
+
+def _option_datasets(s: Setting) -> dict[str, str]:
+    return {k: v for k in s.choices or {} if (v := _keys(model_fits(k))) is not None}
 
 
 class Form:
@@ -130,6 +198,8 @@ class Form:
         """(the raw values to show again, the validated experiment or None, errors by field)."""
         raw: dict[str, Any] = {}
         for key in self.scalars:
+            if key not in form and key not in self.shared_checkboxes:
+                continue  # not sent (disabled: it does not apply to the task): the default
             value = str(form.get(key, "")).strip()
             if key in self.shared_checkboxes:
                 value = key in form  # an unticked box is not submitted at all
@@ -148,7 +218,11 @@ class Form:
             raw["sweep"] = sweep  # the sweep makes the arms; the rows above are left aside
         else:
             raw["runs"] = arms
+        # A field not sent shows its default again (the script disabled it for this task).
+        fields = self.experiment_model.model_fields
+        unsent = {k: fields[k].default for k in self.scalars if k not in raw and k in fields}
         shown = {
+            **unsent,
             **raw,
             "runs": [
                 self._shown(by_index[i], a) for i, a in zip(sorted(by_index), arms, strict=True)

@@ -4,10 +4,22 @@ Image shapes, classes and split sizes are the spec's dataset facts (store.spec.D
 """
 
 from app.schemas import ExperimentIn
-from store.spec import DATASET
+from store.spec import DATASET, TASK
+
+
+def _toy_parameters(body: ExperimentIn) -> int:
+    task = TASK[body.dataset]
+    n_in, n_out, h = task.input_dim(body.n_features), task.out_dim, body.hidden
+    if body.model == "simple_model":
+        return n_in * n_out + n_out
+    if body.model == "simple_net":
+        return n_in * h + h + h * n_out + n_out
+    return n_in * h + h + (body.depth - 1) * (h * h + h) + h * n_out
 
 
 def parameter_count(body: ExperimentIn) -> int:
+    if body.dataset in TASK:
+        return _toy_parameters(body)
     data = DATASET[body.dataset]
     channels, height, width = data.shape
     h, classes = body.hidden, data.classes
@@ -19,7 +31,10 @@ def parameter_count(body: ExperimentIn) -> int:
 
 
 def training_images(body: ExperimentIn) -> int:
-    """Images per epoch: train_per_class of every class, or the whole training split."""
+    """Images per epoch: train_per_class of every class, or the whole training split (a toy
+    task: its training points)."""
+    if body.dataset in TASK:
+        return body.n_train
     data = DATASET[body.dataset]
     return body.train_per_class * data.classes if body.train_per_class else data.train_size
 

@@ -33,11 +33,14 @@ from store.spec import (
     LINEAR_SWEEPS,
     MAX_ARMS,
     MAX_RUNS,
+    MODEL_DATASETS,
     SPEC,
     SWEEPS,
+    TASK,
     Kind,
     Setting,
     Spec,
+    task_defaults,
 )
 
 DATASETS = dict(SPEC.get("dataset").choices or {})
@@ -209,6 +212,73 @@ class ExperimentRules(Strict):
             seen.add(key)
         return runs
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """On a toy task, every setting the request leaves out takes the task's default (its
+        data parameters, model, optimizer, lr, epochs; full batch): a request naming only the
+        task, epochs, seed and arms trains what the task is meant to show."""
+        if isinstance(data, dict) and data.get("dataset") in TASK:
+            data = {**data, **task_defaults(TASK[data["dataset"]], data)}
+        return data
+
+    @model_validator(mode="after")
+    def _applies(self) -> Any:
+        """A setting that does not apply to the chosen dataset or model is refused when given
+        a value other than its default (a blank or default value is ignored: the form sends
+        every field); a model that does not fit the dataset is refused on `model`."""
+        errors = []
+        if self.dataset not in MODEL_DATASETS[self.model]:
+            kind = "a toy task" if self.dataset in TASK else "an image dataset"
+            fits = ", ".join(m for m, ds in MODEL_DATASETS.items() if self.dataset in ds)
+            errors.append(
+                _error(
+                    ("model",),
+                    self.model,
+                    f"the model {self.model} does not fit "
+                    f"{self.dataset} ({kind}); choose one of {fits}",
+                )
+            )
+        task = TASK.get(self.dataset)
+        if task is not None and None not in (self.k, self.n_features) and self.k > self.n_features:
+            errors.append(
+                _error(("k",), self.k, f"k must be at most n_features ({self.n_features})")
+            )
+        own = [(s, (s.name,), getattr(self, s.name)) for s in self.setting_specs(shared=True)]
+        for i, run in enumerate(self.runs):
+            own += [
+                (s, ("runs", i, s.name), getattr(run, s.name))
+                for s in self.setting_specs(shared=False)
+            ]
+        fitting = not errors
+        for s, loc, value in own:
+            wrong_data = s.datasets is not None and self.dataset not in s.datasets
+            wrong_model = fitting and s.models is not None and self.model not in s.models
+            quiet = (
+                (None, s.default, {**task.params, **task.defaults}.get(s.name))
+                if task
+                else (None, s.default)
+            )
+            if (wrong_data or wrong_model) and value not in quiet:
+                where = (
+                    ", ".join(sorted(s.datasets or ()))
+                    if wrong_data
+                    else ", ".join(sorted(s.models or ())) + " models"
+                )
+                on = self.dataset if wrong_data else f"the {self.model} model"
+                errors.append(
+                    _error(
+                        loc, value, f"{s.name} applies to {where} only, not {on}; leave it blank"
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @classmethod
+    def setting_specs(cls, shared: bool) -> tuple[Setting, ...]:
+        return tuple(s for s in SPEC.settings if s.per_arm != shared and s.overrides is None)
+
     @model_validator(mode="after")
     def _expand_sweep(self) -> Any:
         if self.sweep is None:
@@ -274,8 +344,13 @@ class ExperimentRules(Strict):
         if self.name:
             return self.name
         data = DATASETS[self.dataset]
-        data += f" {self.train_per_class}/class" if self.train_per_class else " full"
-        if self.model == "cnn":
+        if self.dataset in TASK:
+            data += f" {self.n_train} pts"
+        else:
+            data += f" {self.train_per_class}/class" if self.train_per_class else " full"
+        if self.model.startswith("simple_"):
+            size = MODELS[self.model].split(" ")[0]
+        elif self.model == "cnn":
             size = f"CNN {self.hidden}"
         else:
             size = (
@@ -289,6 +364,12 @@ class ExperimentRules(Strict):
         if len(names) > 4:
             names = [*names[:3], f"{len(names) - 3} more"]
         return f"{head}: " + " vs ".join(names)
+
+
+def _error(loc: tuple, value: Any, message: str) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("not_applicable", message), loc=loc, input=value
+    )
 
 
 def tutorial(arm_model: type[ArmRules]) -> Callable[[], list[Any]]:
@@ -464,7 +545,7 @@ EpochPublic = create_model(
     "EpochPublic",
     __module__=__name__,
     epoch=(int, ...),
-    **{m.name: (float, Field(description=m.help)) for m in EPOCH_METRICS + DERIVED_METRICS},
+    **{m.name: (float | None, Field(description=m.help)) for m in EPOCH_METRICS + DERIVED_METRICS},
     layers=(dict[str, dict[str, float]], ...),
     dead_units=(
         dict[str, float] | None,
@@ -608,17 +689,6 @@ class SummaryFigures(BaseModel):
     dead_units: float | None
 
 
-class SeedFigures(BaseModel):
-    seed: int | None
-    run_id: int
-    status: RunStatusName
-    final_val_acc: float | None
-    best_val_acc: float | None
-    best_epoch: int | None
-    final_gap: float | None
-    epochs_done: int
-
-
 class IntervalPublic(BaseModel):
     """A mean over seeds with its 95 % Student t interval (app.statistics.Interval)."""
 
@@ -639,24 +709,14 @@ class DifferencePublic(IntervalPublic):
     values: dict[str, float] = Field(description="The difference per seed")
 
 
-class SummaryArm(BaseModel):
-    run_id: int
-    name: str
-    status: RunStatusName
-    epochs_done: int = Field(description="The latest epoch with stored metrics")
-    final_val_acc: float | None = Field(description="Validation accuracy at the latest epoch")
-    best_val_acc: float | None
-    best_epoch: int | None = Field(description="The first epoch that reached best_val_acc")
-    final_gap: float | None = Field(description="train_acc - val_acc at the latest epoch")
-    final_mean_abs: float | None = Field(description="Mean |w| of the first weight matrix")
-    final_near_zero_frac: float | None = Field(
-        description="Fraction of the first weight matrix with |w| < 1e-3"
-    )
-    dead_units: float | None = Field(description="Not measured yet: null")
-    vs_reference: SummaryFigures = Field(description="Each figure less the reference arm's")
+class OverRepeats(BaseModel):
+    """An arm's figures over its repeats (one run per seed): the figures above are the means."""
+
     arm: int = Field(0, description="The arm's index in the experiment")
     repeats: int = Field(1, description="Runs of this arm, one per seed")
-    seeds: list[SeedFigures] = Field(default_factory=list, description="Each repeat's figures")
+    seeds: list[dict[str, Any]] = Field(
+        default_factory=list, description="Each repeat's seed, run id, status and figures"
+    )
     left_out: list[int] = Field(
         default_factory=list, description="Seeds of failed or cancelled repeats: not counted"
     )
@@ -674,7 +734,28 @@ class SummaryArm(BaseModel):
     sentence: str | None = Field(None, description="The difference in one plain sentence")
 
 
+class SummaryArm(OverRepeats):
+    run_id: int
+    name: str
+    status: RunStatusName
+    epochs_done: int = Field(description="The latest epoch with stored metrics")
+    final_val_acc: float | None = Field(description="Validation accuracy at the latest epoch")
+    best_val_acc: float | None
+    best_epoch: int | None = Field(description="The first epoch that reached best_val_acc")
+    final_gap: float | None = Field(description="train_acc - val_acc at the latest epoch")
+    final_mean_abs: float | None = Field(description="Mean |w| of the first weight matrix")
+    final_near_zero_frac: float | None = Field(
+        description="Fraction of the first weight matrix with |w| < 1e-3"
+    )
+    dead_units: float | None = Field(
+        description="Fraction of dead ReLU units of the first hidden layer at the latest epoch "
+        "(null where not measured)"
+    )
+    vs_reference: SummaryFigures = Field(description="Each figure less the reference arm's")
+
+
 class SummaryPublic(BaseModel):
+    kind: Literal["classification"] = "classification"
     reference: int | None = Field(
         description="The reference arm's run id: the arm named Original, else a sweep's zero "
         "arm, else the first"
@@ -691,3 +772,56 @@ class SummaryPublic(BaseModel):
         description="Per figure the arm with the highest accuracy, the lowest gap, mean |w| "
         "and dead units, the highest near-zero fraction (null while no arm has it)"
     )
+
+
+class RegressionFigures(BaseModel):
+    """A regression arm's figures less the reference arm's (null where either is missing)."""
+
+    final_val_r2: float | None
+    best_val_r2: float | None
+    final_val_loss: float | None
+    final_gap: float | None
+    final_mean_abs: float | None
+    final_near_zero_frac: float | None
+    dead_units: float | None
+
+
+class RegressionArm(OverRepeats):
+    """A regression task's arm (MSE loss): R² where a classifier has accuracy, never one."""
+
+    run_id: int
+    name: str
+    status: RunStatusName
+    epochs_done: int = Field(description="The latest epoch with stored metrics")
+    final_val_r2: float | None = Field(description="Validation R² at the latest epoch")
+    best_val_r2: float | None
+    best_epoch: int | None = Field(description="The first epoch that reached best_val_r2")
+    final_val_loss: float | None = Field(description="Validation MSE at the latest epoch")
+    final_gap: float | None = Field(description="train_r2 - val_r2 at the latest epoch")
+    final_mean_abs: float | None = Field(description="Mean |w| of the first weight matrix")
+    final_near_zero_frac: float | None = Field(
+        description="Fraction of the first weight matrix with |w| < 1e-3"
+    )
+    dead_units: float | None = Field(
+        description="Fraction of dead ReLU units of the first hidden layer at the latest epoch "
+        "(null where not measured)"
+    )
+    vs_reference: RegressionFigures = Field(description="Each figure less the reference arm's")
+
+
+class RegressionSummaryPublic(BaseModel):
+    kind: Literal["regression"]
+    reference: int | None = Field(description="As for a classification task")
+    repeats: int = Field(1, description="Runs per arm, one per seed")
+    one_se: dict[str, Any] | None = Field(
+        None, description="As for a classification task, by mean final validation R²"
+    )
+    arms: list[RegressionArm]
+    best: dict[str, int | None] = Field(
+        description="Per figure the arm with the highest R², the lowest loss, gap, mean |w| "
+        "and dead units, the highest near-zero fraction (null while no arm has it)"
+    )
+
+
+# The verdict table's answer: a classification task's (accuracy) or a regression's (R², MSE).
+AnySummaryPublic = Annotated[SummaryPublic | RegressionSummaryPublic, Field(discriminator="kind")]

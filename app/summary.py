@@ -15,9 +15,10 @@ from typing import Any
 from sqlmodel import Session
 
 from app import statistics
-from app.views import arm_index, overall_status, sweep_value
+from app.views import arm_index, overall_status, sweep_value, task_kind
 from store import reads
 from store.models import Run, RunStatus
+from store.spec import REGRESSION
 
 # The figures compared with the reference arm, and which way is better for the table's mark:
 # accuracy up, the gap down (less overfitting); mean |w| down and the near-zero fraction up are
@@ -25,6 +26,17 @@ from store.models import Run, RunStatus
 FIGURES = {
     "final_val_acc": "max",
     "best_val_acc": "max",
+    "final_gap": "min",
+    "final_mean_abs": "min",
+    "final_near_zero_frac": "max",
+    "dead_units": "min",
+}
+# A regression task's (MSE): R² where accuracy would be, the validation loss, and the R² gap;
+# never an accuracy.
+REGRESSION_FIGURES = {
+    "final_val_r2": "max",
+    "best_val_r2": "max",
+    "final_val_loss": "min",
     "final_gap": "min",
     "final_mean_abs": "min",
     "final_near_zero_frac": "max",
@@ -44,32 +56,33 @@ def first_weight_matrix(names: list[str]) -> str | None:
     return min(weights, key=order, default=None)
 
 
-def _arm(run: Run, c: dict[str, Any]) -> dict[str, Any]:
+def _arm(run: Run, c: dict[str, Any], regression: bool) -> dict[str, Any]:
+    figures = REGRESSION_FIGURES if regression else FIGURES
     epochs = c["epoch"]
     arm: dict[str, Any] = {
         "run_id": run.id,
         "name": run.name,
         "status": run.status,
         "epochs_done": epochs[-1] if epochs else 0,
-        "final_val_acc": None,
-        "best_val_acc": None,
         "best_epoch": None,
-        "final_gap": None,
-        "final_mean_abs": None,
-        "final_near_zero_frac": None,
-        "dead_units": None,  # the first hidden layer's, at the final epoch; null if unmeasured
+        # Every figure's key, null until measured (dead_units: the first hidden layer's, at
+        # the final epoch).
+        **dict.fromkeys(figures),
     }
-    if not epochs:
+    score, train = ("val_r2", "train_r2") if regression else ("val_acc", "train_acc")
+    if not epochs or c[score][-1] is None:
         return arm
-    acc = c["val_acc"]
-    # The first epoch that reached the best accuracy: a later tie is no better.
+    acc = c[score]
+    # The first epoch that reached the best score: a later tie is no better.
     best = max(range(len(acc)), key=lambda i: (acc[i], -i))
+    prefix = "r2" if regression else "acc"
     arm.update(
-        final_val_acc=acc[-1],
-        best_val_acc=acc[best],
+        {f"final_val_{prefix}": acc[-1], f"best_val_{prefix}": acc[best]},
         best_epoch=epochs[best],
-        final_gap=c["gap"][-1],
+        final_gap=c["gap"][-1] if not regression else c[train][-1] - acc[-1],
     )
+    if regression:
+        arm["final_val_loss"] = c["val_loss"][-1]
     layer = first_weight_matrix(list(c["layers"]))
     if layer is not None:
         stats = c["layers"][layer]
@@ -79,11 +92,20 @@ def _arm(run: Run, c: dict[str, Any]) -> dict[str, Any]:
     return arm
 
 
-# The figures given with a 95 % interval over repeats; the first is the one the paired test and
-# the sentence compare.
-INTERVALS = ("final_val_acc", "best_val_acc", "final_gap")
 LEFT_OUT = frozenset({RunStatus.failed, RunStatus.cancelled})  # repeats that give no value
-PER_SEED = ("final_val_acc", "best_val_acc", "best_epoch", "final_gap", "epochs_done")
+
+
+def intervals(figures: dict[str, str]) -> tuple[str, str, str]:
+    """The figures given with a 95 % interval over repeats: the final and the best validation
+    score (accuracy, or R² for a regression) and the gap; the first is the one the paired test
+    and the sentence compare."""
+    final, best = list(figures)[:2]
+    return (final, best, "final_gap")
+
+
+def per_seed_keys(figures: dict[str, str]) -> tuple[str, ...]:
+    final, best, gap = intervals(figures)
+    return (final, best, "best_epoch", gap, "epochs_done")
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -96,7 +118,9 @@ def per_seed(repeats: list[tuple[Run, dict[str, Any]]], key: str) -> dict[int, f
     return {r.seed: None if r.status in LEFT_OUT else a[key] for r, a in repeats}
 
 
-def _over_repeats(repeats: list[tuple[Run, dict[str, Any]]]) -> dict[str, Any]:
+def _over_repeats(
+    repeats: list[tuple[Run, dict[str, Any]]], figures: dict[str, str]
+) -> dict[str, Any]:
     """An arm's row from its repeats (run, figures), lowest seed first: the first repeat's ids
     and name, each figure's mean over the repeats that count, the per-seed values and the
     intervals. A lone repeat shows what it logged, whatever its status (as before repeats)."""
@@ -105,33 +129,44 @@ def _over_repeats(repeats: list[tuple[Run, dict[str, Any]]]) -> dict[str, Any]:
     if len(repeats) == 1:
         counted = [first]
     arm = dict(first)
-    arm.update({key: _mean([a[key] for a in counted]) for key in FIGURES})
+    arm.update({key: _mean([a[key] for a in counted]) for key in figures})
     arm["status"] = overall_status([r.status for r, _ in repeats])
     arm["epochs_done"] = min((a["epochs_done"] for a in counted), default=first["epochs_done"])
     arm["best_epoch"] = first["best_epoch"] if len(repeats) == 1 else None
     arm["arm"] = arm_index(repeats[0][0], 0)
     arm["repeats"] = len(repeats)
     arm["seeds"] = [
-        {"seed": r.seed, "run_id": r.id, "status": r.status, **{k: a[k] for k in PER_SEED}}
+        {
+            "seed": r.seed,
+            "run_id": r.id,
+            "status": r.status,
+            **{k: a[k] for k in per_seed_keys(figures)},
+        }
         for r, a in repeats
     ]
     arm["left_out"] = sorted(r.seed for r, _ in repeats if r.status in LEFT_OUT)
     arm["pending"] = sum(r.status in (RunStatus.queued, RunStatus.running) for r, _ in repeats)
     arm["intervals"] = {
-        key: statistics.mean_interval(per_seed(repeats, key)).to_dict() for key in INTERVALS
+        key: statistics.mean_interval(per_seed(repeats, key)).to_dict()
+        for key in intervals(figures)
     }
     return arm
 
 
-def _against(arm: dict[str, Any], ref: dict[str, Any], repeats, ref_repeats) -> None:
-    """The arm's paired difference from the reference arm over seeds, and its sentence."""
+def _against(
+    arm: dict[str, Any], ref: dict[str, Any], repeats, ref_repeats, figures: dict[str, str]
+) -> None:
+    """The arm's paired difference from the reference arm over seeds, and its sentence:
+    accuracy in percentage points, R² as it is."""
     if arm is ref:
         arm["difference"], arm["sentence"] = None, None
         return
-    key = INTERVALS[0]
+    key = intervals(figures)[0]
     diff = statistics.paired_difference(per_seed(repeats, key), per_seed(ref_repeats, key))
     arm["difference"] = {**diff.to_dict(), "values": {str(k): v for k, v in diff.values.items()}}
-    arm["sentence"] = statistics.sentence(arm["name"], ref["name"], diff)
+    scale = {"scale": 1, "unit": "in R²", "digits": 3} if key.endswith("r2") else {}
+    arm["sentence"] = statistics.sentence(arm["name"], ref["name"], diff, **scale)
+
 
 def first_hidden_dead(dead: dict[str, float] | None) -> float | None:
     """The fraction of dead units of the network's first hidden layer (its first weight
@@ -163,34 +198,39 @@ def experiment_summary(session: Session, experiment_id: int) -> dict[str, Any] |
     exp, runs = stored
     sweep = exp.config.get("sweep")
     by_run = reads.curves(session, [r.id for r in runs]) if runs else {}
+    kind = task_kind(exp.config)
+    figures = REGRESSION_FIGURES if kind == REGRESSION else FIGURES
     grouped: dict[int, list[tuple[Run, dict[str, Any]]]] = {}
     for i, run in enumerate(runs):
-        grouped.setdefault(arm_index(run, i), []).append((run, _arm(run, by_run[run.id])))
+        row = _arm(run, by_run[run.id], kind == REGRESSION)
+        grouped.setdefault(arm_index(run, i), []).append((run, row))
     groups = [sorted(grouped[k], key=lambda x: (x[0].seed or 0, x[0].id)) for k in sorted(grouped)]
     ref_run = reference_arm([g[0][0] for g in groups], sweep["param"] if sweep else None)
-    arms = [_over_repeats(g) for g in groups]
+    arms = [_over_repeats(g, figures) for g in groups]
     base = next((a for a in arms if ref_run is not None and a["run_id"] == ref_run.id), None)
     for arm, group in zip(arms, groups, strict=True):
         arm["vs_reference"] = {
             k: arm[k] - base[k] if base and arm[k] is not None and base[k] is not None else None
-            for k in FIGURES
+            for k in figures
         }
         if base is not None:
-            _against(arm, base, group, groups[arms.index(base)])
+            _against(arm, base, group, groups[arms.index(base)], figures)
     return {
         "reference": ref_run.id if ref_run else None,
+        "kind": kind,
         "repeats": int(exp.config.get("repeats", 1)),
         "arms": arms,
-        "best": _best(arms),
-        "one_se": _one_se(sweep["param"], groups) if sweep else None,
+        "best": _best(arms, figures),
+        "one_se": _one_se(sweep["param"], groups, figures) if sweep else None,
     }
 
 
-def _one_se(param: str, groups) -> dict[str, Any] | None:
-    """A sweep's best value by mean final validation accuracy over seeds, and the largest value
-    within one standard error of it (app.statistics); None until a point has a value. One-SE
-    keys are the swept values; JSON gives them as strings."""
-    path = {sweep_value(g[0][0].config, param): per_seed(g, INTERVALS[0]) for g in groups}
+def _one_se(param: str, groups, figures: dict[str, str]) -> dict[str, Any] | None:
+    """A sweep's best value by mean final validation score (accuracy, or R² for a regression)
+    over seeds, and the largest value within one standard error of it (app.statistics); None
+    until a point has a value. One-SE keys are the swept values; JSON gives them as strings."""
+    score = intervals(figures)[0]
+    path = {sweep_value(g[0][0].config, param): per_seed(g, score) for g in groups}
     try:
         rule = statistics.one_standard_error(path).to_dict()
     except ValueError:  # no point has a value yet
@@ -199,10 +239,10 @@ def _one_se(param: str, groups) -> dict[str, Any] | None:
     return rule
 
 
-def _best(arms: list[dict[str, Any]]) -> dict[str, int | None]:
-    """Per figure, the arm that does best by it (FIGURES says which way is best)."""
+def _best(arms: list[dict[str, Any]], figures: dict[str, str]) -> dict[str, int | None]:
+    """Per figure, the arm that does best by it (`figures` says which way is best)."""
     best: dict[str, int | None] = {}
-    for key, way in FIGURES.items():
+    for key, way in figures.items():
         scored = [a for a in arms if a[key] is not None]
         pick = max if way == "max" else min
         best[key] = pick(scored, key=lambda a: a[key])["run_id"] if scored else None

@@ -14,6 +14,7 @@ from app.schemas import (
     SWEEP_PARAMS,
     WEIGHT_DECAY_NOTES,
 )
+from store.spec import REGRESSION, TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
@@ -104,4 +105,8 @@ templates.env.globals["PRECISIONS"] = PRECISIONS
 templates.env.globals["SWEEP_PARAMS"] = SWEEP_PARAMS
 templates.env.globals["WEIGHT_DECAY_NOTES"] = WEIGHT_DECAY_NOTES
 templates.env.globals["FORM"] = FORM
+# The toy tasks' function views (static/js/function.js) and which tasks are regressions.
+templates.env.globals["TASK_VIEWS"] = {t.key: t.view for t in TASKS if t.view}
+templates.env.globals["REGRESSION_TASKS"] = frozenset(t.key for t in TASKS if t.kind == REGRESSION)
+templates.env.globals["TASKS"] = {t.key: t for t in TASKS}
 templates.env.globals["PRESETS"] = {key: label for key, (label, _) in PRESETS.items()}

@@ -17,6 +17,13 @@ from app.schemas import (
 from store import reads
 from store.models import Experiment, Run, RunStatus
 from store.reads import ListFilter
+from store.spec import CLASSIFICATION, TASK
+
+
+def task_kind(config: dict[str, Any]) -> str:
+    """ "regression" (MSE, R²: no accuracy anywhere) or "classification" (every image dataset)."""
+    task = TASK.get(config.get("dataset", ""))
+    return task.kind if task else CLASSIFICATION
 
 
 def overall_status(statuses: list[str]) -> str:
@@ -140,7 +147,7 @@ def list_experiments(
     return [_experiment_public(e, by_exp[e.id], latest) for e in exps]
 
 
-PATH_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap")
+PATH_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap", "train_r2", "val_r2")
 PATH_LAYER_STATS = ("mean_abs", "zero_frac", "near_zero_frac")
 
 
@@ -194,6 +201,7 @@ def experiment_snapshot(session: Session, experiment_id: int) -> dict[str, Any] 
         "sweep": exp.sweep,
         "sweep_label": SWEEP_PARAMS[exp.sweep["param"]] if exp.sweep else None,
         "runs": [{"id": r.id, "name": r.name, "value": r.sweep_value} for r in exp.runs],
+        "task_kind": task_kind(exp.config),
     }
     return {"experiment": exp, "data": data}
 

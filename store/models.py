@@ -112,12 +112,14 @@ class EpochMetric(SQLModel, table=True):
     epoch: int
     train_loss: float  # data loss (cross-entropy), mean over the epoch's batches
     penalty: float  # regularization term, lambda included, mean over the epoch's batches
-    train_acc: float
+    train_acc: float | None  # null for regression tasks
     val_loss: float
-    val_acc: float
+    val_acc: float | None
     lr: float
     epoch_time: float  # seconds of training and evaluation
     samples_per_s: float
+    train_r2: float | None = None  # regression tasks only
+    val_r2: float | None = None
     # {"linear_1.weight": {"mean_abs": .., "l1": .., "l2_sq": .., "zero_frac": .., ...}, ...}
     layers: dict[str, dict[str, float]] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
@@ -138,6 +140,21 @@ class Histogram(SQLModel, table=True):
     # The same weights on a finer grid of the same range, sparse: {"f", "runs"} (store.bins);
     # null for histograms written before it existed.
     fine: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class FunctionView(SQLModel, table=True):
+    """What the page draws of a toy task's arm at an epoch (worker.tasks.function_view): the
+    fitted curve, the decision boundary or the coefficients. Epoch 0 holds the data points,
+    which do not change. A boundary's class probabilities are `grid` (store.functions: 16-bit
+    fixed point, row-major, at most 64x64) instead of JSON."""
+
+    __table_args__ = (UniqueConstraint("run_id", "epoch"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    epoch: int
+    view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    grid: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class Checkpoint(SQLModel, table=True):

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col, select
 
-from store import procs
+from store import functions, procs
 from store.engine import read_session, write_session, writer
 from store.models import (
     ArtifactBlob,
@@ -35,6 +35,7 @@ from store.models import (
     Checkpoint,
     EpochMetric,
     Experiment,
+    FunctionView,
     Histogram,
     Run,
     RunState,
@@ -363,6 +364,13 @@ def begin_training(
         run.epochs_done = from_epoch
         s.add(run)
         s.exec(delete(Histogram).where(Histogram.run_id == run.id, Histogram.epoch > from_epoch))
+        # Epoch 1 writes the data points (epoch 0) again when training starts over.
+        first_kept = from_epoch if from_epoch else -1
+        s.exec(
+            delete(FunctionView).where(
+                FunctionView.run_id == run.id, FunctionView.epoch > first_kept
+            )
+        )
         s.exec(
             delete(WeightImage).where(WeightImage.run_id == run.id, WeightImage.epoch > from_epoch)
         )
@@ -387,6 +395,11 @@ class EpochRow:
     # The first layer's weight images: anything with worker.stats.WeightImages' fields.
     images: Any = None
 
+    # A toy task's function view of this epoch (worker.tasks.function_view, without points),
+    # and the data points, sent once per attempt (stored as epoch 0).
+    view: dict[str, Any] | None = None
+    points: dict[str, Any] | None = None
+
 
 # Built once: building them every epoch was half of the transaction's CPU time (1.50 -> 0.75 ms
 # of the writer's CPU per epoch of three arms, with the one UPDATE below).
@@ -394,6 +407,8 @@ _INSERT_METRICS = insert(EpochMetric)
 _INSERT_HISTOGRAMS = insert(Histogram)
 _INSERT_CHANGES = insert(Change)
 _INSERT_IMAGES = insert(WeightImage)
+
+_INSERT_VIEWS = insert(FunctionView)
 _ADVANCE = update(Run).where(HELD).values(epochs_done=bindparam("epoch"))
 
 
@@ -422,6 +437,8 @@ def write_epochs(engine: Engine, rows: list[EpochRow]) -> bool:
             for r in rows:
                 if r.resume is not None:  # the resume checkpoint moves with the metrics, atomically
                     _store_resume(conn, r.claim.run_id, r.epoch, r.resume, now)
+            if views := _view_rows(rows):
+                conn.execute(_INSERT_VIEWS, views)
             conn.execute(_INSERT_CHANGES, _change_rows(rows, now))
     except _Lost:
         return False
@@ -471,6 +488,17 @@ def _histogram_rows(rows: list[EpochRow]) -> list[dict[str, Any]]:
         for r in rows
         for layer, h in r.histograms.items()
     ]
+
+
+def _view_rows(rows: list[EpochRow]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        if r.view is not None:
+            view, grid = functions.pack(r.view)
+            out.append({"run_id": r.claim.run_id, "epoch": r.epoch, "view": view, "grid": grid})
+        if r.points is not None and r.epoch == 1:  # later attempts keep epoch 1's (same seed)
+            out.append({"run_id": r.claim.run_id, "epoch": 0, "view": r.points, "grid": None})
+    return out
 
 
 def _change_rows(rows: list[EpochRow], now: datetime) -> list[dict[str, Any]]:
@@ -741,6 +769,8 @@ def delete_experiment(engine: Engine, experiment_id: int) -> Deleted | None:
         s.exec(delete(RunState).where(col(RunState.run_id).in_(run_ids)))
         s.exec(delete(Histogram).where(col(Histogram.run_id).in_(run_ids)))
         s.exec(delete(WeightImage).where(col(WeightImage.run_id).in_(run_ids)))
+
+        s.exec(delete(FunctionView).where(col(FunctionView.run_id).in_(run_ids)))
         s.exec(delete(EpochMetric).where(col(EpochMetric.run_id).in_(run_ids)))
         s.exec(delete(Change).where(Change.experiment_id == experiment_id))
         s.exec(delete(Run).where(Run.experiment_id == experiment_id))

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, func, or_
 from sqlmodel import Session, col, select
 
-from store import bins
+from store import bins, functions
 from store.engine import read_session
 from store.models import (
     ArtifactBlob,
@@ -21,6 +21,7 @@ from store.models import (
     Checkpoint,
     EpochMetric,
     Experiment,
+    FunctionView,
     Histogram,
     Run,
     RunStatus,
@@ -38,6 +39,8 @@ METRIC_FIELDS = (
     "lr",
     "epoch_time",
     "samples_per_s",
+    "train_r2",
+    "val_r2",
 )
 
 
@@ -197,10 +200,15 @@ def list_experiments(
 # ---- metrics ----
 
 
+def _gap(train_acc: float | None, val_acc: float | None) -> float | None:
+    """train_acc - val_acc; null where accuracies are (regression tasks)."""
+    return None if train_acc is None or val_acc is None else train_acc - val_acc
+
+
 def metric_dict(m: EpochMetric) -> dict[str, Any]:
     out: dict[str, Any] = {"epoch": m.epoch}
     out.update({f: getattr(m, f) for f in METRIC_FIELDS})
-    out["gap"] = m.train_acc - m.val_acc
+    out["gap"] = _gap(m.train_acc, m.val_acc)
     out["layers"] = m.layers
     out["dead_units"] = m.dead_units
     return out
@@ -310,7 +318,7 @@ def _columns(rows: list) -> dict[str, Any]:
     out: dict[str, Any] = {"epoch": [r[1] for r in rows]}
     for i, f in enumerate(METRIC_FIELDS, start=2):
         out[f] = [r[i] for r in rows]
-    out["gap"] = [a - v for a, v in zip(out["train_acc"], out["val_acc"], strict=True)]
+    out["gap"] = [_gap(a, v) for a, v in zip(out["train_acc"], out["val_acc"], strict=True)]
     out["dead_units"] = [r[-1] for r in rows]  # per epoch {hidden layer: fraction} or null
     layers: dict[str, dict[str, list]] = {}
     for i, r in enumerate(rows):
@@ -382,7 +390,6 @@ def run_weight_images(session: Session, run_id: int, epoch: int | None = None) -
 def has_weight_images(session: Session, run_id: int) -> bool:
     first = select(WeightImage.id).where(WeightImage.run_id == run_id).limit(1)
     return session.exec(first).first() is not None
-
 
 
 def layer_distributions(session: Session, runs: list[Run], layer: str | None) -> dict[str, Any]:
@@ -506,3 +513,28 @@ def training(session: Session, worker_ids: list[str]) -> list[tuple[Run, str]]:
             .order_by(Run.id)
         ).all()
     )
+
+
+# ---- toy tasks' function views ----
+
+
+def function_view(session: Session, run_id: int, epoch: int | None) -> dict[str, Any] | None:
+    """The run's stored function view at the latest epoch <= `epoch` (views are kept per the
+    worker's budget, not necessarily every epoch; None: the latest), with the data points
+    (epoch 0's row) and the epochs that have one; None when there is none yet."""
+    rows = session.exec(
+        select(FunctionView.epoch).where(FunctionView.run_id == run_id).order_by(FunctionView.epoch)
+    ).all()
+    epochs = [e for e in rows if e > 0 and (epoch is None or e <= epoch)]
+    if not epochs:
+        return None
+    wanted = session.exec(
+        select(FunctionView).where(
+            FunctionView.run_id == run_id, col(FunctionView.epoch).in_([0, epochs[-1]])
+        )
+    ).all()
+    by_epoch = {v.epoch: v for v in wanted}
+    view = functions.unpack(by_epoch[epochs[-1]].view, by_epoch[epochs[-1]].grid)
+    if 0 in by_epoch:
+        view["points"] = by_epoch[0].view.get("points")
+    return {"epoch": epochs[-1], "epochs": [e for e in rows if e > 0], **view}

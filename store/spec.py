@@ -54,6 +54,81 @@ DATASETS: tuple[Dataset, ...] = (
 )
 DATASET: dict[str, Dataset] = {d.key: d for d in DATASETS}
 
+REGRESSION = "regression"
+CLASSIFICATION = "classification"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A toy task (the API's `dataset` too): data generated from the experiment's seed.
+
+    `params`: its data settings and their defaults (the settings of the same names apply to it);
+    `defaults`: what an experiment on it trains when the request leaves a setting out (model,
+    size, optimizer, epochs; full batch). `view`: what the page draws of each arm ("curve",
+    "boundary", "coef") or None. worker/tasks.py generates the data from these facts."""
+
+    key: str
+    label: str
+    kind: str  # REGRESSION (MSE, R^2) or CLASSIFICATION (cross-entropy, accuracy)
+    in_dim: int  # inputs; n_features where the task takes it
+    out_dim: int  # regression: target width; classification: classes
+    params: dict[str, Any]
+    defaults: dict[str, Any]
+    view: str | None
+
+    def input_dim(self, n_features: int | None = None) -> int:
+        return n_features if "n_features" in self.params and n_features else self.in_dim
+
+
+_MLP = {"model": "mlp", "hidden": 64, "depth": 2}
+_ADAM = {"optimizer": "adam", "lr": 0.01}
+_POINTS = {"n_train": 500, "n_val": 500}
+TASKS: tuple[Task, ...] = (
+    Task("linear_teacher", "Linear teacher (R^10 -> R^5)", REGRESSION, 10, 5,
+         {"n_train": 200, "n_val": 200, "noise": 0.1},
+         {"model": "simple_model", "optimizer": "sgd", "lr": 0.01, "epochs": 100}, None),
+    Task("noise_regression", "Pure noise regression (the lesson)", REGRESSION, 20, 1,
+         {"n_train": 1000, "n_val": 1000, "n_features": 20},
+         {"model": "simple_net", "hidden": 64, **_ADAM, "epochs": 5}, None),
+    Task("poly1d", "1-D curve fit", REGRESSION, 1, 1,
+         {"n_train": 20, "n_val": 200, "noise": 0.1},
+         {"model": "mlp", "hidden": 128, "depth": 2, **_ADAM, "epochs": 500}, "curve"),
+    Task("moons", "Two moons", CLASSIFICATION, 2, 2, _POINTS | {"noise": 0.2},
+         _MLP | _ADAM | {"epochs": 300}, "boundary"),
+    Task("circles", "Two circles", CLASSIFICATION, 2, 2, _POINTS | {"noise": 0.1, "factor": 0.5},
+         _MLP | _ADAM | {"epochs": 300}, "boundary"),
+    Task("spiral", "Two spirals", CLASSIFICATION, 2, 2, _POINTS | {"noise": 0.05, "turns": 1.75},
+         _MLP | _ADAM | {"epochs": 500}, "boundary"),
+    Task("sparse_linear", "Sparse linear regression", REGRESSION, 50, 1,
+         {"n_train": 100, "n_val": 100, "n_features": 50, "k": 5, "noise": 0.1},
+         {"model": "simple_model", **_ADAM, "epochs": 300}, "coef"),
+)  # fmt: skip
+TASK: dict[str, Task] = {t.key: t for t in TASKS}
+IMAGE_DATASETS = frozenset(DATASET)
+TOY_TASKS = frozenset(TASK)
+# Which models each dataset takes: the CNN needs images; the source texts' models (one linear
+# layer; Linear-ReLU-Linear) take a toy task's vector inputs; the fully connected network both.
+MODEL_DATASETS: dict[str, frozenset[str]] = {
+    "mlp": IMAGE_DATASETS | TOY_TASKS,
+    "cnn": IMAGE_DATASETS,
+    "simple_model": TOY_TASKS,
+    "simple_net": TOY_TASKS,
+}
+
+
+def task_defaults(task: Task, given: dict[str, Any]) -> dict[str, Any]:
+    """The settings an experiment on `task` takes from the task where the request has none
+    (left out, or null/blank): its data parameters, model and training defaults, and full
+    batch (batch_size = n_train)."""
+    out = {**task.params, **task.defaults}
+    out["batch_size"] = given.get("n_train") or task.params["n_train"]
+    return {k: v for k, v in out.items() if given.get(k) is None}
+
+
+def _tasks_with(param: str) -> frozenset[str]:
+    return frozenset(t.key for t in TASKS if param in t.params)
+
+
 MAX_LAYERS = 9  # weight matrices of the deepest model (an mlp of 8 hidden layers)
 MAX_ARMS = 16
 MAX_REPEATS = 20
@@ -140,9 +215,10 @@ SHARED_SETTINGS: tuple[Setting, ...] = (
         Kind.choice,
         "mnist",
         "Dataset",
-        "The image dataset; validation images come from its test split.",
+        "The image dataset (validation images come from its test split), or a toy task whose "
+        "data is generated from the seed.",
         group=Group.data,
-        choices={d.key: d.label for d in DATASETS},
+        choices={d.key: d.label for d in DATASETS} | {t.key: t.label for t in TASKS},
     ),
     Setting(
         "train_per_class",
@@ -155,6 +231,7 @@ SHARED_SETTINGS: tuple[Setting, ...] = (
         le=6000,
         nullable=True,
         hint="blank: the whole training split",
+        datasets=IMAGE_DATASETS,
     ),
     Setting(
         "val_per_class",
@@ -167,15 +244,22 @@ SHARED_SETTINGS: tuple[Setting, ...] = (
         le=1000,
         nullable=True,
         hint="from the test split; blank: all of it",
+        datasets=IMAGE_DATASETS,
     ),
     Setting(
         "model",
         Kind.choice,
         "mlp",
         "Model",
-        "mlp: the tutorial's network.",
+        "mlp: the tutorial's network; simple_model: the L2 article's one linear layer; "
+        "simple_net: the weight-decay lesson's Linear-ReLU-Linear (toy tasks).",
         group=Group.data,
-        choices={"mlp": "Fully connected", "cnn": "Small CNN"},
+        choices={
+            "mlp": "Fully connected",
+            "cnn": "Small CNN",
+            "simple_model": "SimpleModel (one linear layer)",
+            "simple_net": "SimpleNet (Linear, ReLU, Linear)",
+        },
         hint="fully connected: the tutorial's 784 → hidden → 10",
     ),
     Setting(
@@ -187,6 +271,7 @@ SHARED_SETTINGS: tuple[Setting, ...] = (
         group=Group.data,
         ge=1,
         le=4096,
+        models=frozenset({"mlp", "cnn", "simple_net"}),
     ),
     Setting(
         "depth",
@@ -213,7 +298,7 @@ SHARED_SETTINGS: tuple[Setting, ...] = (
         hint="SGD only",
     ),
     Setting("batch_size", Kind.int, 32, "Batch size", "Training images per step.", ge=1, le=4096),
-    Setting("epochs", Kind.int, 20, "Epochs", "Passes over the training images.", ge=1, le=200),
+    Setting("epochs", Kind.int, 20, "Epochs", "Passes over the training images.", ge=1, le=2000),
     Setting(
         "seed",
         Kind.int,
@@ -247,6 +332,29 @@ SHARED_SETTINGS: tuple[Setting, ...] = (
         hint=f"one run per arm and seed; at most {MAX_RUNS} runs in all",
     ),
 )
+
+
+def _task_setting(name: str, kind: Kind, label: str, help: str, **bounds: Any) -> Setting:
+    """A toy task's data parameter: None (blank) takes the task's default."""
+    return Setting(
+        name, kind, None, label, help, group=Group.data, nullable=True,
+        hint="blank: the task's default", datasets=_tasks_with(name), **bounds,
+    )  # fmt: skip
+
+
+TASK_SETTINGS: tuple[Setting, ...] = (
+    _task_setting("n_train", Kind.int, "Training points", "Training examples generated.", ge=2,
+                  le=5000),
+    _task_setting("n_val", Kind.int, "Held-out points", "Held-out examples, drawn the same way.",
+                  ge=1, le=5000),
+    _task_setting("noise", Kind.float, "Noise", "Standard deviation of the noise.", ge=0, le=5),
+    _task_setting("n_features", Kind.int, "Features", "Input features.", ge=1, le=1000),
+    _task_setting("k", Kind.int, "Informative features",
+                  "Features the targets depend on (at most n_features).", ge=1, le=1000),
+    _task_setting("factor", Kind.float, "Inner radius", "The inner circle's radius.", gt=0, lt=1),
+    _task_setting("turns", Kind.float, "Turns", "Turns of each spiral arm.", gt=0, le=5),
+)  # fmt: skip
+SHARED_SETTINGS += TASK_SETTINGS
 
 ARM_SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -371,6 +479,7 @@ ARM_SETTINGS: tuple[Setting, ...] = (
         Scope.arm,
         Group.arm,
         short="Aug",
+        datasets=IMAGE_DATASETS,
     ),
     Setting(
         "aug_flip",
@@ -473,7 +582,12 @@ EPOCH_METRICS: tuple[Measure, ...] = (
     Measure("lr", "The learning rate of the epoch."),
     Measure("epoch_time", "Seconds of training and evaluation."),
     Measure("samples_per_s", "Training images per second."),
+    Measure("train_r2", "R^2 of the epoch's training loss (regression tasks; else null)."),
+    Measure("val_r2", "R^2 on the held-out set at the end of the epoch (regression; else null)."),
 )
+# Null for regression tasks (never shown there), as R^2 is for classification.
+CLASSIFICATION_METRICS = frozenset({"train_acc", "val_acc"})
+REGRESSION_METRICS = frozenset({"train_r2", "val_r2"})
 # Computed from the recorded ones when read.
 DERIVED_METRICS: tuple[Measure, ...] = (Measure("gap", "train_acc - val_acc"),)
 # Per weight matrix and epoch (worker.stats), in order.

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
-from app import downloads, fleet, summary, views
+from app import downloads, fleet, presets, summary, views
 from app import experiments as service
 from app.deps import (
     EngineDep,
@@ -27,6 +27,7 @@ from app.deps import (
 )
 from app.schemas import (
     DATASETS,
+    AnySummaryPublic,
     CancelPublic,
     CompareCurvesPublic,
     CompareHistogramsPublic,
@@ -42,7 +43,6 @@ from app.schemas import (
     PathPublic,
     RunPublic,
     RunStatusName,
-    SummaryPublic,
     WeightsPublic,
 )
 from store import reads
@@ -234,7 +234,7 @@ def experiment_curves(experiment_id: ExperimentId, session: SessionDep):
     return found(views.experiment_curves(session, experiment_id), "experiment", experiment_id)
 
 
-@router.get("/experiments/{experiment_id}/summary", response_model=SummaryPublic)
+@router.get("/experiments/{experiment_id}/summary", response_model=AnySummaryPublic)
 def experiment_summary(experiment_id: ExperimentId, session: SessionDep):
     """The verdict table: per arm its final and best validation accuracy, final gap, the first
     weight matrix's mean |w| and near-zero fraction, and each less the reference arm's."""
@@ -326,3 +326,27 @@ def checkpoint(
     if isinstance(out, str):
         raise not_found(out, run.id)
     return out
+
+
+@router.get("/presets")
+def presets_list() -> dict:
+    """Every preset of the form as `{key: {"label", "experiment": <the POST body>}}`: POST the
+    body to /api/experiments to launch exactly what the form's button launches."""
+    return presets.presets_public()
+
+
+@router.get("/runs/{run_id}/function", responses={404: {}})
+def run_function(
+    run: RunDep,
+    session: SessionDep,
+    epoch: epoch_query("the latest") = None,
+):
+    """A toy task's arm as the page draws it, at the latest stored epoch <= `epoch`: poly1d
+    `{"x", "y"}` (the fitted curve); moons, circles, spiral `{"grid": {"x0", "x1"}, "prob"}`
+    (class-1 probability, prob[i][j] at (x0[j], x1[i])); sparse_linear `{"coef", "true_coef",
+    "precision", "recall", "threshold"}`. With `epoch` (the one shown), `epochs` (all stored)
+    and `points` (training and held-out data; none for sparse_linear)."""
+    view = reads.function_view(session, run.id, epoch)
+    if view is None:
+        raise not_found("no function view (yet) for run", run.id)
+    return {"run_id": run.id, **view}

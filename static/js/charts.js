@@ -2,15 +2,19 @@
 // per-layer statistic, and exact zeros; one line per visible arm (per weight matrix for layers).
 import {layout, lineMode, react} from "./plot.js";
 
-function lines(live, field, label, dash) {
+// R² gap of a regression task's epoch (its `gap`, an accuracy gap, is null there).
+const r2Gap = (m) => (m.train_r2 == null || m.val_r2 == null ? null : m.train_r2 - m.val_r2);
+
+function lines(live, field, label, dash) {  // field: a metric's name, or a function of the epoch's metrics
+  const get = typeof field === "function" ? field : (m) => m[field];
   const traces = [];
   for (const run of live.visible()) {
     const ms = run.metrics.filter(Boolean);
-    traces.push({x: ms.map((m) => m.epoch), y: ms.map((m) => m[field]), name: label ? `${run.name} ${label}` : run.name,
+    traces.push({x: ms.map((m) => m.epoch), y: ms.map(get), name: label ? `${run.name} ${label}` : run.name,
                  legendgroup: String(run.id), mode: lineMode(ms.length), type: "scatter",
                  line: {color: run.color, dash: dash || "solid"}, marker: {size: 5}});
     const old = run.superseded || [];  // reported before a resume, not yet trained again
-    if (old.length) traces.push({x: old.map((m) => m.epoch), y: old.map((m) => m[field]),
+    if (old.length) traces.push({x: old.map((m) => m.epoch), y: old.map(get),
                  name: `${label ? `${run.name} ${label}` : run.name} (being retrained)`, legendgroup: String(run.id),
                  showlegend: false, mode: "lines+markers", type: "scatter", opacity: 0.3,
                  line: {color: run.color, dash: dash || "solid"}, marker: {size: 5}});
@@ -40,16 +44,28 @@ function chosen(id, fallbackValue, fallbackLabel) {  // a <select>'s value and i
   return select ? [select.value, select.options[select.selectedIndex].text] : [fallbackValue, fallbackLabel];
 }
 
+// Regression tasks (MSE) chart R² where classification charts accuracy, and never an accuracy.
+function scoreCharts(live, at) {
+  if (live.regression) return [
+    () => react("chart-acc", [...lines(live, "train_r2", "train"), ...lines(live, "val_r2", "val", "dash")],
+                at("R² (solid train, dashed validation)", "R²")),
+    () => react("chart-gap", lines(live, r2Gap, "gap"), at("Generalization gap (train − validation R²)", "R² gap")),
+  ];
+  return [
+    () => react("chart-acc", [...lines(live, "train_acc", "train"), ...lines(live, "val_acc", "val", "dash")],
+                at("Accuracy (solid train, dashed validation)", "accuracy", {percent: true})),
+    () => react("chart-gap", lines(live, "gap", "gap"),
+                at("Generalization gap (train − validation accuracy)", "gap", {percent: true})),
+  ];
+}
+
 // One function per chart, the loss first (live.draw() runs them one task each).
 export function curveSteps(live) {
   const at = (title, ytitle, extra) => layout(title, ytitle, extra, live.epochTick());
   return [
     () => react("chart-loss", [...lines(live, "train_loss", "train"), ...lines(live, "val_loss", "val", "dash")],
-                at("Loss (data term; solid train, dashed validation)", "cross-entropy")),
-    () => react("chart-acc", [...lines(live, "train_acc", "train"), ...lines(live, "val_acc", "val", "dash")],
-                at("Accuracy (solid train, dashed validation)", "accuracy", {percent: true})),
-    () => react("chart-gap", lines(live, "gap", "gap"),
-                at("Generalization gap (train − validation accuracy)", "gap", {percent: true})),
+                at("Loss (data term; solid train, dashed validation)", live.regression ? "mean squared error" : "cross-entropy")),
+    ...scoreCharts(live, at),
     () => {
       const [extraKey, extraLabel] = chosen("extra-stat", "penalty", "penalty term in the loss");
       react("chart-extra", lines(live, extraKey, ""), at(extraLabel, extraKey));

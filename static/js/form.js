@@ -1,5 +1,6 @@
 // The experiment form (templates/_form.html): add, remove and expand arms, with no inline
-// handlers (a strict CSP forbids them); after a refused submit, focus on the first field to fix.
+// handlers (a strict CSP forbids them); after a refused submit, focus on the first field to fix;
+// show only the fields that apply to the chosen task and model.
 
 function renumberArms(form) {
   // Fields are named runs.<i>.<field>; keep <i> equal to the row's position so errors match.
@@ -21,6 +22,7 @@ function onArmAction(ev) {
     fresh.querySelector("[name$='.name']").value = "arm " + (arms.length + 1);
     (arms.length ? arms[arms.length - 1] : form.querySelector("table.arms thead")).after(fresh);
     renumberArms(form);
+    applyTask(form);
   } else if (action === "remove-arm") {
     if (form.querySelectorAll("tbody.arm").length > 1) button.closest("tbody.arm").remove();
     renumberArms(form);
@@ -40,6 +42,61 @@ function focusFirstError(ev) {
     if (more) more.hidden = false;
     first.focus();
   }
+}
+
+const fits = (el, attr, value) => !el.hasAttribute(attr) || el.getAttribute(attr).split(" ").includes(value);
+
+// Fields marked data-datasets / data-models (templates/_form_macros.html) apply only there:
+// elsewhere they are hidden and disabled, so they are not sent and the server takes the default.
+// Model options that do not fit the task are disabled; a chosen one that does not fit gives way
+// to the first that does.
+export function applyTask(form) {
+  const task = form.querySelector("select[name='dataset']");
+  const model = form.querySelector("select[name='model']");
+  if (!task) return;
+  if (model) {
+    for (const opt of model.options) opt.disabled = !fits(opt, "data-datasets", task.value);
+    if (model.selectedOptions[0]?.disabled) {
+      const first = [...model.options].find((o) => !o.disabled);
+      if (first) model.value = first.value;
+    }
+  }
+  form.querySelectorAll("[data-datasets], [data-models]").forEach((el) => {
+    if (el.tagName === "OPTION") return;
+    const on = fits(el, "data-datasets", task.value) && (!model || fits(el, "data-models", model.value));
+    el.hidden = !on;
+    el.querySelectorAll("input, select, textarea").forEach((field) => { field.disabled = !on; });
+  });
+}
+
+// Picking a task fills in its defaults (model, size, optimizer, epochs, full batch...), as the
+// API does for a request that leaves them out: the form sends every field it shows.
+function fillTaskDefaults(form, select) {
+  const json = select.selectedOptions[0]?.dataset.defaults;
+  if (!json) return;
+  for (const [name, value] of Object.entries(JSON.parse(json))) {
+    const field = form.elements.namedItem(name);
+    if (field && "value" in field) field.value = value === null ? "" : String(value);
+  }
+}
+
+function onFormChange(ev) {
+  const form = ev.target.closest("#experiment-form");
+  if (!form || (ev.target.name !== "dataset" && ev.target.name !== "model")) return;
+  if (ev.target.name === "dataset") fillTaskDefaults(form, ev.target);
+  applyTask(form);
+}
+
+function applyOnLoad() {
+  const form = document.getElementById("experiment-form");
+  if (form) applyTask(form);
+}
+
+export function wireTaskFields() {
+  document.addEventListener("change", onFormChange);
+  // The form arrives with the page, and again with each preset or refused submit (htmx).
+  document.addEventListener("DOMContentLoaded", applyOnLoad);
+  document.addEventListener("htmx:afterSwap", applyOnLoad);
 }
 
 export function wireArmsEditor() {

@@ -2,6 +2,7 @@
 // shows (experiment page) or at each run's latest epoch (compare page). Counts arrive on fixed
 // bins (store/bins.py): an experiment's arms share them and are re-binned here to one level.
 import {layout, react} from "./plot.js";
+import {drawFunctions} from "./function.js";
 import {initScrubber, shownEpoch, syncScrubber} from "./scrubber.js";
 import {drawDistributions} from "./distributions.js";
 
@@ -108,7 +109,8 @@ async function fetchEpoch(live, n) {
 export function drawHistograms(live) {
   const box = document.getElementById("histograms");
   if (!box) return;
-  initScrubber(live, () => drawHistograms(live));
+  // The scrubber moves the toy tasks' function views too (static/js/function.js).
+  initScrubber(live, () => { drawHistograms(live); drawFunctions(live); });
   syncScrubber(live);
   drawDistributions(live);  // its epoch marker follows the scrubber
   const n = live.scrubbing ? shownEpoch(live) : null;

@@ -3,6 +3,7 @@
 // they schedule. Status cards arrive on the same connection as HTML fragments htmx swaps itself.
 import {curveSteps} from "./charts.js";
 import {tickHeartbeats} from "./heartbeats.js";
+import {drawFunctions} from "./function.js";
 import {drawHistograms} from "./histograms.js";
 import {drawPath} from "./path.js";
 import {PALETTE} from "./plot.js";
@@ -46,6 +47,8 @@ export const Live = {
     this.hist = {epoch: urlEpoch >= 1 ? Math.floor(urlEpoch) : null, follow: !(urlEpoch >= 1),
                  log: new URLSearchParams(location.search).get("log") === "1",
                  cache: new Map(), inflight: new Set(), playing: null, debounce: null};
+    // A regression task (MSE) charts R² where accuracy would be, and never an accuracy.
+    this.regression = data.task_kind === "regression";
     this.sweep = data.sweep;  // null unless the experiment is a sweep
     this.sweepLabel = data.sweep_label;
     this.pinned = null;  // the arm picked to show beside the zero arm (sweeps)
@@ -189,11 +192,15 @@ export const Live = {
     return ms.length ? ms[ms.length - 1] : null;
   },
 
+  score(m) {  // what "best" means: validation accuracy, or R² for a regression task
+    return this.regression ? m.val_r2 : m.val_acc;
+  },
+
   best() {
     let best = null;
     for (const run of this.runs.values()) {
       const m = this.latest(run);
-      if (m && (!best || m.val_acc > best.m.val_acc)) best = {id: run.id, m};
+      if (m && this.score(m) != null && (!best || this.score(m) > this.score(best.m))) best = {id: run.id, m};
     }
     return best;
   },
@@ -215,7 +222,7 @@ export const Live = {
   // as soon as it is drawn, and a newer draw() abandons what is left of an older one.
   draw() {
     const generation = (this.generation = (this.generation || 0) + 1);
-    const steps = [...curveSteps(this), () => drawHistograms(this), () => { if (this.sweep) drawPath(this); },
+    const steps = [() => drawFunctions(this), ...curveSteps(this), () => drawHistograms(this), () => { if (this.sweep) drawPath(this); },
                    () => drawWeights(this)];
     const started = performance.now();
     const next = () => {

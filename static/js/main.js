@@ -3,7 +3,7 @@
 // The vendored libraries stay classic scripts and are the only globals (htmx, Plotly).
 import {wireActions} from "./actions.js";
 import {Picks, wirePicks} from "./compare.js";
-import {wireArmsEditor, wireFormErrors} from "./form.js";
+import {wireArmsEditor, wireFormErrors, wireTaskFields} from "./form.js";
 import {tickHeartbeats, wireHeartbeats} from "./heartbeats.js";
 import {wireExperimentList} from "./list.js";
 import {Live, wireChartOptions} from "./live.js";
@@ -14,6 +14,7 @@ wirePicks();
 wireActions();
 wireExperimentList();
 wireFormErrors();
+wireTaskFields();
 wireHeartbeats();
 
 // A module runs after the document is parsed and before DOMContentLoaded, which htmx also waits

@@ -18,23 +18,32 @@ function pathTraces(pts, zm) {
   return {series, refLine};
 }
 
+// What the path's first and third charts show: accuracy, or R² for a regression task (MSE).
+function scoreFields(live) {
+  const r2Gap = (m) => (m.train_r2 == null || m.val_r2 == null ? null : m.train_r2 - m.val_r2);
+  return live.regression
+    ? {val: "val_r2", train: "train_r2", gap: r2Gap, name: "R²", loss: "mean squared error", percent: false}
+    : {val: "val_acc", train: "train_acc", gap: (m) => m.gap, name: "accuracy", loss: "cross-entropy", percent: true};
+}
+
 function drawPathCharts(live, pts, zm, best) {
   const {series, refLine} = pathTraces(pts, zm);
+  const f = scoreFields(live);
   const isLog = live.sweep.param !== "dropout";
   const xaxis = {title: {text: live.sweepLabel || "swept value"}, type: isLog ? "log" : "linear"};
   const at = (title, ytitle, extra) => layout(title, ytitle, extra, live.epochTick());
   const bestMark = best ? pts.filter(([run]) => run.id === best.id).map(([run, m]) => ({
-    x: [run.value], y: [m.val_acc], name: `best: ${run.name}`, type: "scatter", mode: "markers",
+    x: [run.value], y: [m[f.val]], name: `best: ${run.name}`, type: "scatter", mode: "markers",
     marker: {symbol: "star", size: 16, color: "#d4a017"}, hoverinfo: "name+y"})) : [];
-  react("path-acc", [series("val_acc", "validation", "#1f77b4", "solid"),
-    series("train_acc", "training", "#1f77b4", "dash"), ...refLine("val_acc", "validation", "#1f77b4"),
-    ...bestMark], at("Accuracy against the swept value", "accuracy", {xaxis, percent: true}));
+  react("path-acc", [series(f.val, "validation", "#1f77b4", "solid"),
+    series(f.train, "training", "#1f77b4", "dash"), ...refLine(f.val, "validation", "#1f77b4"),
+    ...bestMark], at(`${live.regression ? "R²" : "Accuracy"} against the swept value`, f.name, {xaxis, percent: f.percent}));
   react("path-loss", [series("val_loss", "validation", "#d62728", "solid"),
     series("train_loss", "training (data term)", "#d62728", "dash"),
     ...refLine("val_loss", "validation", "#d62728")],
-    at("Loss against the swept value", "cross-entropy", {xaxis}));
-  react("path-gap", [series("gap", "gap", "#2ca02c", "solid"), ...refLine("gap", "gap", "#2ca02c")],
-    at("Generalization gap against the swept value", "train − validation accuracy", {xaxis, percent: true}));
+    at("Loss against the swept value", f.loss, {xaxis}));
+  react("path-gap", [series("", "gap", "#2ca02c", "solid", f.gap), ...refLine("", "gap", "#2ca02c", f.gap)],
+    at("Generalization gap against the swept value", `train − validation ${f.name}`, {xaxis, percent: f.percent}));
   const layers = live.weightLayers();
   const dashes = ["solid", "dot", "dash", "dashdot"];
   react("path-weights", layers.map((layer, i) => series("", layer.replace(".weight", ""),
@@ -72,7 +81,7 @@ function showBest(live, best) {  // the arm picker's default, the note and the c
   const bestRun = best && live.runs.get(best.id);
   const url = best && document.querySelector(`#run-${best.id} a.download`)?.getAttribute("href");
   document.getElementById("best-arm").textContent = bestRun
-    ? `Best so far: ${bestRun.name}, validation accuracy ${best.m.val_acc.toFixed(4)} (epoch ${best.m.epoch}).`
+    ? `Best so far: ${bestRun.name}, validation ${live.regression ? "R²" : "accuracy"} ${live.score(best.m).toFixed(4)} (epoch ${best.m.epoch}).`
     : "The best arm is marked ★ once arms have finished epochs.";
   if (link) { link.hidden = !url; if (url) link.href = url; }
 }

@@ -3,9 +3,9 @@
 // the compare page shows each run's latest epoch, with the log toggle only. State: live.hist.
 import {ViewState} from "./viewstate.js";
 
-function toolsHtml(scrubbing) {
+function toolsHtml(scrubbing, what) {
   return (scrubbing ? `
-      <label for="epoch-slider">Histograms at epoch</label>
+      <label for="epoch-slider">${what} at epoch</label>
       <input type="range" id="epoch-slider" min="1" max="1" step="1" value="1">
       <output id="epoch-value" for="epoch-slider">1</output>
       <button type="button" id="epoch-play" aria-pressed="false">Play</button>
@@ -21,8 +21,10 @@ export function initScrubber(live, redraw) {
   const tools = document.createElement("div");
   tools.className = "chart-tools scrubber";
   tools.id = "hist-tools";
-  tools.innerHTML = toolsHtml(live.scrubbing);
-  box.before(tools);
+  // A toy task's function views (static/js/function.js) follow the slider too: it goes above them.
+  const functions = document.getElementById("functions");
+  tools.innerHTML = toolsHtml(live.scrubbing, functions ? "Functions and histograms" : "Histograms");
+  (functions || box).before(tools);
   const h = live.hist;
   const log = document.getElementById("hist-log");
   log.checked = h.log;

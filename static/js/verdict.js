@@ -5,13 +5,17 @@ import {fmtDiff, fmtValue} from "./format.js";
 const VERDICT_COLUMNS = [  // [field, fraction?]: fractions print as "87.6 %", differences in points
   ["final_val_acc", true], ["best_val_acc", true], ["final_gap", true],
   ["final_mean_abs", false], ["final_near_zero_frac", true], ["dead_units", true]];
+// A regression task's (templates/_verdict.html's other header): R² and MSE, never an accuracy.
+const REGRESSION_COLUMNS = [
+  ["final_val_r2", false], ["best_val_r2", false], ["final_val_loss", false], ["final_gap", false],
+  ["final_mean_abs", false], ["final_near_zero_frac", true], ["dead_units", true]];
 
 function cell(summary, arm, key, fraction) {
   const td = document.createElement("td");
   td.className = "num";
   td.dataset.col = key;
   let text = fmtValue(arm[key], fraction);
-  if (key === "best_val_acc" && arm.best_epoch) text += ` (ep. ${arm.best_epoch})`;
+  if ((key === "best_val_acc" || key === "best_val_r2") && arm.best_epoch) text += ` (ep. ${arm.best_epoch})`;
   // Every arm that ties with the best is marked: the API names one of them.
   const best = summary.arms.find((a) => a.run_id === summary.best[key]);
   if (best && arm[key] === best[key] && summary.arms.length > 1) { td.classList.add("best"); text = "★ " + text; }
@@ -38,7 +42,8 @@ function row(summary, arm, runs) {
   epochs.className = "num";
   epochs.textContent = arm.status === "succeeded" ? String(arm.epochs_done) : `${arm.epochs_done} (${arm.status})`;
   tr.append(name, epochs);
-  for (const [key, fraction] of VERDICT_COLUMNS) tr.append(cell(summary, arm, key, fraction));
+  const columns = summary.kind === "regression" ? REGRESSION_COLUMNS : VERDICT_COLUMNS;
+  for (const [key, fraction] of columns) tr.append(cell(summary, arm, key, fraction));
   return tr;
 }
 

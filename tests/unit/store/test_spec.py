@@ -24,7 +24,8 @@ from store.models import EpochMetric, RunBase, RunStatus
 from worker import data as D
 from worker.config import TrainConfig, train_config_class
 
-# A shared setting for one dataset only (as a new task's would be), and an arm's own.
+# A shared setting for one dataset only (as a new task's would be), and an arm's own (named
+# apart from the toy tasks' shared `noise`).
 WARMUP = S.Setting(
     "warmup",
     S.Kind.int,
@@ -37,7 +38,7 @@ WARMUP = S.Setting(
     datasets=frozenset({"cifar10"}),
 )
 NOISE = S.Setting(
-    "noise",
+    "input_noise",
     S.Kind.float,
     0.0,
     "Input noise sigma",
@@ -60,12 +61,12 @@ def render_form(form: forms.Form, body) -> str:
 def test_a_new_setting_is_one_spec_entry_for_api_form_and_worker():
     arm_model, experiment_model = api_models(EXTENDED)
     # The API: its default, its bounds, its description.
-    body = experiment_model(runs=[arm_model(name="Noisy", noise=0.5)])
-    assert body.warmup == 2 and body.runs[0].noise == 0.5
-    assert body.shared_config()["warmup"] == 2 and body.runs[0].arm_config()["noise"] == 0.5
+    body = experiment_model(runs=[arm_model(name="Noisy", input_noise=0.5)])
+    assert body.warmup == 2 and body.runs[0].input_noise == 0.5
+    assert body.shared_config()["warmup"] == 2 and body.runs[0].arm_config()["input_noise"] == 0.5
     with pytest.raises(ValidationError) as err:
-        experiment_model(warmup=11, runs=[{"name": "A", "noise": -1}])
-    assert {e["loc"] for e in err.value.errors()} == {("warmup",), ("runs", 0, "noise")}
+        experiment_model(warmup=11, runs=[{"name": "A", "input_noise": -1}])
+    assert {e["loc"] for e in err.value.errors()} == {("warmup",), ("runs", 0, "input_noise")}
     schema = experiment_model.model_json_schema()
     assert schema["properties"]["warmup"]["maximum"] == 10
     assert schema["properties"]["warmup"]["description"] == WARMUP.help
@@ -75,27 +76,31 @@ def test_a_new_setting_is_one_spec_entry_for_api_form_and_worker():
     html = render_form(form, body)
     assert re.search(r'name="warmup" value="2"\s+min="0" max="10"\s+step="1"', html)
     assert "<span>Warm-up epochs</span>" in html and "<small>0: none</small>" in html
-    assert "<th>Noise σ</th>" in html and 'name="runs.0.noise" value="0.5"' in html
-    assert 'name="runs.__i__.noise" value="0"' in html  # a new arm's row
-    defaults = [(k, str(v)) for k, v in body.shared_config().items() if k != "warmup"]
-    typed = [*defaults, ("warmup", "3"), ("runs.0.name", "A"), ("runs.0.noise", "0.25")]
+    assert "<th>Noise σ</th>" in html and 'name="runs.0.input_noise" value="0.5"' in html
+    assert 'name="runs.__i__.input_noise" value="0"' in html  # a new arm's row
+    config = body.shared_config().items()
+    defaults = [(k, "" if v is None else str(v)) for k, v in config if k != "warmup"]
+    typed = [*defaults, ("warmup", "3"), ("runs.0.name", "A"), ("runs.0.input_noise", "0.25")]
     _, parsed, errors = form.parse(FormData(typed))
-    assert errors == {} and parsed.warmup == 3 and parsed.runs[0].noise == 0.25
+    assert errors == {} and parsed.warmup == 3 and parsed.runs[0].input_noise == 0.25
     _, parsed, errors = form.parse(FormData([*defaults, ("warmup", "12"), ("runs.0.name", "A")]))
     assert parsed is None and errors == {"warmup": "Must be 10 or less"}
 
     # The worker: a TrainConfig field with the spec's default; stacked arms may differ in it.
     config_class = train_config_class(EXTENDED)
     cfg = config_class.from_dict({**body.shared_config(), **body.runs[0].arm_config()})
-    assert cfg.warmup == 2 and cfg.noise == 0.5 and config_class().noise == 0.0
-    assert "noise" in config_class.lockstep_fields and "warmup" not in config_class.lockstep_fields
+    assert cfg.warmup == 2 and cfg.input_noise == 0.5 and config_class().input_noise == 0.0
+    assert (
+        "input_noise" in config_class.lockstep_fields
+        and "warmup" not in config_class.lockstep_fields
+    )
 
     # The docs: a row saying where it applies.
     assert "| `warmup` | experiment | `2` | ≥ 0, ≤ 10 | CIFAR-10 |" in S.settings_table(EXTENDED)
 
 
 def test_the_default_spec_leaves_the_extended_one_apart():
-    assert "warmup" not in ExperimentIn.model_fields and "noise" not in RunIn.model_fields
+    assert "warmup" not in ExperimentIn.model_fields and "input_noise" not in RunIn.model_fields
     assert "warmup" not in {f.name for f in dataclasses.fields(TrainConfig)}
 
 
@@ -130,6 +135,14 @@ def test_train_config_keeps_its_attribute_names_and_defaults():
         "seed": 0,
         "precision": "fp32",
         "repeats": 1,
+        # A toy task's data parameters: None (an image dataset, or the task's default).
+        "n_train": None,
+        "n_val": None,
+        "noise": None,
+        "n_features": None,
+        "k": None,
+        "factor": None,
+        "turns": None,
         "arm": "original",
         "l1": 0.0,
         "l2": 0.0,
