@@ -12,8 +12,9 @@ ifneq ($(wildcard ../shared/data/MNIST/raw),)
 export REGLAB_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
-# Tests run in parallel (pytest-xdist), one process per core: the integration tests mostly wait on
-# the processes they start, so a core more than the machine has still pays; set TEST_JOBS to change.
+# Tests run in parallel (pytest-xdist), one process per core; TEST_JOBS=N to change. Work stealing:
+# a few tests (the browser's, real processes) take far longer than the rest, and an idle process
+# takes tests from a busy one's queue instead of waiting.
 TEST_JOBS ?= auto
 
 .PHONY: setup up test test-fast lint bench clean

@@ -401,8 +401,8 @@ class EpochRow:
     points: dict[str, Any] | None = None
 
 
-# Built once: building them every epoch was half of the transaction's CPU time (1.50 -> 0.75 ms
-# of the writer's CPU per epoch of three arms, with the one UPDATE below).
+# Built once at import: the writer thread shares the GIL with training, so the epoch's transaction
+# must not spend CPU rebuilding statements.
 _INSERT_METRICS = insert(EpochMetric)
 _INSERT_HISTOGRAMS = insert(Histogram)
 _INSERT_CHANGES = insert(Change)
@@ -421,8 +421,7 @@ def write_epochs(engine: Engine, rows: list[EpochRow]) -> bool:
     checkpoints, changes). False, and nothing written, if any of their claims was lost.
 
     Core statements, one per table for all arms, not ORM objects: the writer thread shares the
-    GIL with training, so every millisecond of this transaction's CPU slows the epoch beside it,
-    and the ORM's unit of work was most of that time."""
+    GIL with training, so every millisecond of this transaction's CPU slows the epoch beside it."""
     try:
         with write_session(engine) as s:
             conn = s.connection()

@@ -290,8 +290,8 @@ def curves(session: Session, run_ids: list[int]) -> dict[int, dict[str, Any]]:
     scales'); a layer missing at an epoch reads null there.
 
     The same numbers as run_metrics, a fraction of its size (names are not repeated per epoch),
-    read as plain rows in one query: building ORM objects was most of the time for a large
-    experiment."""
+    read as plain rows in one query, no ORM objects: a large experiment has hundreds of thousands
+    of values."""
     columns = [
         EpochMetric.run_id,
         EpochMetric.epoch,

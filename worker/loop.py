@@ -42,8 +42,8 @@ WRITE_RETRIES = 5  # a transient database error is retried, with backoff, before
 # its own CPU time, so 300 keeps resume checkpoints near 0.5 % of the time.
 RESUME_COST_RATIO = 300
 # ...and never closer than this, the first one included: a crash costs at most this much training
-# beyond the spacing, and a run shorter than this keeps none (one after its first epoch, only to
-# measure what it costs, was 1.5 % of a 16-epoch three-arm run here). The spacing never passes
+# beyond the spacing, and a run shorter than this keeps none (a state taken only to measure its
+# cost would be a noticeable share of a short run). The spacing never passes
 # REGLAB_RESUME_MAX either, however costly a state is: a crash must not cost more training than
 # that (or one epoch, where epochs take longer).
 RESUME_MIN_S = 10.0
@@ -125,7 +125,7 @@ class _Writer(threading.Thread):
         finishes instead; otherwise as REGLAB_RESUME_EVERY says: after every epoch (0), every so
         many seconds of training, or ('auto') once the training since the last one is
         RESUME_COST_RATIO times the CPU time that one took to snapshot and store, so that they
-        take about 0.5 % of the time (after every one-second epoch they cost 8-20 %), and at
+        take about 0.5 % of the time, and at
         least RESUME_MIN_S; but always soon enough that the training a crash loses stays within
         REGLAB_RESUME_MAX, or one epoch where an epoch takes longer. States are taken only at
         the end of an epoch, so one is due now when the next epoch, as long as this one, would
@@ -242,8 +242,9 @@ class Worker:
                     last_beat = now
                     if not queue.touch_worker(self.engine, self.id):
                         self._register()  # pruned while this process could not heartbeat
-                # Look first, claim only what is there: an idle worker polls often (the issue
-                # asks for a pickup within 100 ms), and a claim is a write transaction.
+                # Look first, claim only what is there: an idle worker polls often (a queued run
+                # must be picked up within a poll or two, bench/pickup.py), and a claim is a
+                # write transaction.
                 queued = queue.has_queued(self.engine)
                 claim = queue.claim_next(self.engine, self.id) if queued else None
             except OperationalError:  # the database is away or locked: wait, do not die

@@ -42,7 +42,7 @@ def apply_penalties(terms: list[Term]) -> torch.Tensor | None:
     value; None, and nothing touched, when there is no term.
 
     lambda1 * sign(w) and 2 * lambda2 * w are exactly what autograd would add, without building a
-    graph over every weight each step (that made an L1 arm train a third slower). A zero-lambda arm
+    graph over every weight each step. A zero-lambda arm
     runs exactly Original's computation, so it ends bitwise-equal to it.
     """
     total = None

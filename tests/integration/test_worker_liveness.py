@@ -14,6 +14,7 @@ from store import procs, queue
 from store.engine import get_engine, read_session, write_session
 from store.models import Run, RunStatus, Supervisor, Worker, utcnow
 from tests.factories import QUEUED
+from tests.unit.app.test_fleet import CFG as FLEET_CFG
 from tests.unit.app.test_fleet import FAR
 
 
@@ -163,7 +164,7 @@ def test_a_proc_of_another_pid_namespace_judges_nothing(tmp_path, monkeypatch):
 
 
 def test_live_workers_with_what_they_train_and_no_dead_ones(client, engine):
-    exp = queue.create_experiment(engine, "sweep", QUEUED, [("a", {}), ("b", {}), ("c", {})])
+    exp = queue.create_experiment(engine, "sweep", FLEET_CFG, [("a", {}), ("b", {}), ("c", {})])
     me = queue.register_worker(
         engine, "here", os.getpid(), "cpu", procs.node(), procs.start_ticks(os.getpid())
     )

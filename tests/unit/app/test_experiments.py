@@ -3,7 +3,6 @@ that the web side builds no query of its own: every query is named once in store
 store.queue."""
 
 import ast
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from app.schemas import ExperimentIn, ExperimentPatch
 from store import reads
 from store.engine import read_session
 from tests import factories
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = {**factories.TINY, "epochs": 2}
 
 

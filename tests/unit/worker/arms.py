@@ -30,3 +30,10 @@ def together(
     per_epoch: list[list[EpochReport]] = []
     results = train(cfgs, *data, CPU, report=per_epoch.append, stacked=True, **kw)
     return results, per_epoch
+
+
+def small(**kw) -> TrainConfig:
+    """An MLP on 50 images a class for two epochs: quick, and enough for a technique to show."""
+    return TrainConfig(
+        **{"train_per_class": 50, "val_per_class": 50, "epochs": 2, "hidden": 64, **kw}
+    )
