@@ -598,7 +598,7 @@ LAYER_STATS: tuple[Measure, ...] = (
     Measure("zero_frac", "Fraction of weights exactly 0."),
     Measure("near_zero_frac", "Fraction of weights with |w| < 1e-3."),
     Measure("max_abs", "Largest |w|."),
-    # Against the arm's initial weights w0 (issue 21); weight matrices only.
+    # Against the arm's initial weights w0 (the seed's); weight matrices only.
     Measure("shrink", "||w - w0|| / ||w0||: how far training moved the matrix."),
     Measure("sign_flip_frac", "Fraction of weights whose sign is opposite to their initial one."),
 )

@@ -219,7 +219,7 @@ def _fine_grid(finest: torch.Tensor) -> dict:
     return {"f": bins.FINE_MAX - g, "runs": bins.to_runs(grid.tolist())}
 
 
-# Weight images (issue 21): what one arm-epoch stores may take at most IMAGE_BUDGET bytes. Tiles
+# Weight images: what one arm-epoch stores may take at most IMAGE_BUDGET bytes. Tiles
 # are float16 (relative rounding 2**-11: within 1e-3 x max |w|), the importance map float32.
 IMAGE_BUDGET = 64 * 1024
 MAX_TILES = 16

@@ -41,7 +41,7 @@ class EpochReport:
     # taken on the training thread, safe to hand to another), and the CPU seconds taking it cost.
     resume: bytearray | None = None
     resume_s: float = 0.0
-    # Per hidden layer, the fraction of its ReLU units dead on the validation split (issue 21).
+    # Per hidden layer, the fraction of its ReLU units dead on the validation split.
     dead_units: dict[str, float] = field(default_factory=dict)
     images: WeightImages | None = None  # the first layer's weight images (stats.weight_images)
 
@@ -157,9 +157,9 @@ def train(
     stacked: on the StackedEngine (arms with equal lockstep_key; a lone arm too), else on the
     AutogradEngine (one arm, any model). keep_resume: attach a resume state to every report (or
     to those of the epochs for which keep_resume(epoch) says so). measure=False skips the
-    weight statistics and histograms (for benchmarks of their cost); measure_change=False skips
-    what issue 21 added to them (shrink and sign flips, dead units, weight images: for
-    bench/measure_cost.py). compile_model: see
+    weight statistics and histograms (for benchmarks of their cost); measure_change=False only
+    the figures against the initial weights and of the activations (shrink, sign flips, dead
+    units, weight images: bench/measure_cost.py weighs them). compile_model: see
     engines.compiled()."""
     make_engine = StackedEngine if stacked else AutogradEngine
     engine: Engine = make_engine(cfgs, train_split, device, compile_model)

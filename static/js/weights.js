@@ -73,7 +73,7 @@ function drawArm(grid, run, a, n, wmax, imax) {
   el.querySelector("figcaption").append(run.name);
   const [tiles, imp, missing] = [el.querySelector(".tiles"), el.querySelector(".importance"), el.querySelector(".missing")];
   tiles.hidden = imp.hidden = !a;
-  missing.textContent = a ? "" : `not yet at epoch ${n}`;
+  missing.textContent = a ? "" : run.metrics.length >= n ? `no weight images at epoch ${n}` : `not yet at epoch ${n}`;
   el.dataset.epoch = a ? String(a.epoch) : "";
   if (!a) return;
   paintTiles(tiles, a, wmax);

@@ -560,3 +560,60 @@ def test_verdict_table_and_axes_without_si_prefixes(page, processes):
     assert any(re.fullmatch(r"1e[−-]5", t) for t in lambdas), lambdas
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "verdict.png"), full_page=True)
+
+
+def weights_at(page, epoch: int) -> list[str]:
+    """Wait until every arm's weight images show `epoch`; their epochs."""
+    page.wait_for_function(
+        """(e) => { const figs = [...document.querySelectorAll('#weights .weights-arm')];
+                    return figs.length === 3
+                           && figs.every(f => f.dataset.epoch === String(e)); }""",
+        arg=epoch,
+    )
+    return page.eval_on_selector_all("#weights .weights-arm", "fs => fs.map(f => f.dataset.epoch)")
+
+
+def test_weight_images_of_three_arms_follow_the_scrubber(page, processes):
+    import httpx
+
+    url = processes.server()
+    body = {"train_per_class": 60, "val_per_class": 50, "epochs": 3, "hidden": 64}
+    exp = httpx.post(f"{url}/api/experiments", json=body).json()  # the tutorial's three arms
+    page.goto(f"{url}/experiments/{exp['id']}")
+    processes.worker()
+    page.wait_for_selector("#experiment-status .badge.succeeded", timeout=120_000)
+    assert weights_at(page, 3) == ["3", "3", "3"]
+    assert page.is_visible("#weights") and "Weight images" in page.inner_text("#weights h2")
+    # Per arm 16 tiles (4 x 4 of 28 x 28 pixels, a pixel between them) and the importance map.
+    sizes = page.eval_on_selector_all(
+        "#weights canvas", "cs => cs.map(c => [c.className, c.width, c.height, c.hidden])"
+    )
+    assert sizes == [["tiles", 115, 115, False], ["importance", 28, 28, False]] * 3, sizes
+    names = page.eval_on_selector_all(
+        "#weights figcaption", "fs => fs.map(f => f.innerText.trim())"
+    )
+    assert names == ["Original", "Lasso", "Ridge"]
+    scale = page.inner_text("#weights .weights-scale")
+    assert scale.startswith("Epoch 3:") and "for every arm" in scale, scale
+    # Scrub to epoch 1 (keyboard), then back to the latest by "follow latest".
+    page.locator("#epoch-slider").focus()
+    page.keyboard.press("Home")
+    assert weights_at(page, 1) == ["1", "1", "1"]
+    assert page.inner_text("#weights .weights-scale").startswith("Epoch 1:")
+    page.locator("#weights").scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "weights.png"), full_page=True)
+    page.check("#epoch-follow")
+    assert weights_at(page, 3) == ["3", "3", "3"]
+    # The new per-layer figures are in the statistic picker, charted like mean |w|.
+    for stat in ("shrink", "sign_flip_frac", "dead_units"):
+        page.select_option("#layer-stat", stat)
+        page.wait_for_function(
+            "(s) => document.getElementById('chart-weights').layout.title.text.length && "
+            "document.getElementById('chart-weights').data.reduce((n, t) => n + t.x.length, 0) "
+            ">= 9",
+            arg=stat,
+        )
+    assert "hidden layer" in page.evaluate(
+        "() => document.getElementById('chart-weights').layout.title.text"
+    )

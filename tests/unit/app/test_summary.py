@@ -29,7 +29,7 @@ def expected(rows: list[dict]) -> dict:
         "final_gap": last["train_acc"] - last["val_acc"],
         "final_mean_abs": last["layers"]["linear_1.weight"]["mean_abs"],
         "final_near_zero_frac": last["layers"]["linear_1.weight"]["near_zero_frac"],
-        "dead_units": None,
+        "dead_units": last["dead_units"]["linear_1"],  # the first hidden layer's
     }
 
 
@@ -60,13 +60,13 @@ def test_summary_figures_are_the_per_run_numbers(client, settings):
     for arm in out["arms"]:
         w = want[arm["run_id"]]
         assert arm["status"] == "succeeded" and arm["epochs_done"] == 3
-        assert arm["dead_units"] is None and "dead_units" in arm["vs_reference"]
+        assert arm["dead_units"] is not None and "dead_units" in arm["vs_reference"]
         for key, value in w.items():
             assert arm[key] == pytest.approx(value, abs=1e-12), (arm["name"], key)
         for key in FIGURES:
             diff = None if w[key] is None else w[key] - ref[key]
             assert arm["vs_reference"][key] == pytest.approx(diff, abs=1e-12), (arm["name"], key)
-    assert all(v == 0 for k, v in out["arms"][1]["vs_reference"].items() if k != "dead_units")
+    assert all(v == 0 for v in out["arms"][1]["vs_reference"].values())
     # The marks: the highest accuracy, the lowest gap, the sparsest first layer.
     by_id = {a["run_id"]: a for a in out["arms"]}
     assert by_id[out["best"]["final_val_acc"]]["final_val_acc"] == max(
@@ -75,7 +75,9 @@ def test_summary_figures_are_the_per_run_numbers(client, settings):
     assert by_id[out["best"]["final_gap"]]["final_gap"] == min(
         w["final_gap"] for w in want.values()
     )
-    assert out["best"]["dead_units"] is None
+    assert by_id[out["best"]["dead_units"]]["dead_units"] == min(
+        w["dead_units"] for w in want.values()
+    )
 
 
 def test_reference_is_a_sweeps_zero_arm_wherever_it_is(client, engine):
