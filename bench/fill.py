@@ -32,6 +32,15 @@ def metric_row(rng, run_id: int, epoch: int, acc: float, tensors, now) -> dict:
     }
 
 
+def fine_grid(rng, counts: list[int], f: int = 2) -> dict:
+    """A fine grid (store.bins) that re-bins to `counts`: each bin's count split over its 2**f."""
+    fine = []
+    for c in counts:
+        cuts = sorted(rng.randint(0, c) for _ in range(2**f - 1))
+        fine += [b - a for a, b in zip([0, *cuts], [*cuts, c], strict=True)]
+    return {"f": f, "runs": bins.to_runs(fine)}
+
+
 def fill_experiment(
     engine: Engine, arms: int = 16, epochs: int = 200, layers: int = 8, seed: int = 0
 ) -> int:
@@ -77,7 +86,14 @@ def fill_experiment(
                 for w in weights:
                     counts = [rng.randrange(0, 500) for _ in range(bins.BINS)]
                     hists.append(
-                        {"run_id": run_id, "epoch": epoch, "layer": w, "level": 0, "counts": counts}
+                        {
+                            "run_id": run_id,
+                            "epoch": epoch,
+                            "layer": w,
+                            "level": 0,
+                            "counts": counts,
+                            "fine": fine_grid(rng, counts),
+                        }
                     )
                 changes.append(
                     {

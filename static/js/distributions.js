@@ -72,7 +72,7 @@ function draw(live) {
   if (!box || !d.data) return;
   const select = document.getElementById("dist-layer");
   if (select.options.length !== d.data.layers.length) {
-    select.innerHTML = d.data.layers.map((l) => `<option>${l}</option>`).join("");
+    select.replaceChildren(...d.data.layers.map((l) => new Option(l, l)));
   }
   select.value = d.layer;
   const n = shownEpoch(live);
