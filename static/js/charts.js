@@ -1,8 +1,10 @@
 // The per-epoch charts: loss, accuracy, gap, a chosen extra (penalty, speed, time, lr), a
 // per-layer statistic, and exact zeros; one line per visible arm (per weight matrix for layers).
+import {bandLines} from "./bands.js";
 import {layout, lineMode, react} from "./plot.js";
 
 function lines(live, field, label, dash) {
+  if (live.repeats) return bandLines(live, field, label, dash, live.showRepeats);  // mean and band per arm
   const traces = [];
   for (const run of live.visible()) {
     const ms = run.metrics.filter(Boolean);
