@@ -145,6 +145,8 @@ class Form:
         self.checkboxes = {s.name for s in spec.arm if s.kind == Kind.bool}
         self.shared_checkboxes = {s.name for s in spec.shared if s.kind == Kind.bool}
         self.lists = {s.name for s in spec.arm if s.kind == Kind.floats}
+        # Shared fields a submitted form may lack (its page predates them): their default.
+        self.absent_is_default = {s.name for s in spec.shared if s.name == "repeats"}
         self.widgets = {g: [Widget.of(s) for s in spec.group(g)] for g in Group}
 
     def group(self, name: str) -> list[Widget]:
@@ -201,6 +203,8 @@ class Form:
             if key not in form and key not in self.shared_checkboxes:
                 continue  # not sent (disabled: it does not apply to the task): the default
             value = str(form.get(key, "")).strip()
+            if key in self.absent_is_default and key not in form:
+                value = str(self.spec.get(key).default)  # a form from before the field existed
             if key in self.shared_checkboxes:
                 value = key in form  # an unticked box is not submitted at all
             raw[key] = None if value == "" and key in self.blank_is_none else value

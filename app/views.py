@@ -200,7 +200,11 @@ def experiment_snapshot(session: Session, experiment_id: int) -> dict[str, Any] 
         "cursor": cursor,
         "sweep": exp.sweep,
         "sweep_label": SWEEP_PARAMS[exp.sweep["param"]] if exp.sweep else None,
-        "runs": [{"id": r.id, "name": r.name, "value": r.sweep_value} for r in exp.runs],
+        "runs": [
+            {"id": r.id, "name": r.name, "value": r.sweep_value, "arm": r.arm, "seed": r.seed}
+            for r in exp.runs
+        ],
+        "repeats": int(exp.config.get("repeats", 1)),
         "task_kind": task_kind(exp.config),
     }
     return {"experiment": exp, "data": data}

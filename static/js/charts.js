@@ -1,5 +1,6 @@
 // The per-epoch charts: loss, accuracy, gap, a chosen extra (penalty, speed, time, lr), a
 // per-layer statistic, and exact zeros; one line per visible arm (per weight matrix for layers).
+import {bandLines} from "./bands.js";
 import {layout, lineMode, react} from "./plot.js";
 
 // R² gap of a regression task's epoch (its `gap`, an accuracy gap, is null there).
@@ -7,6 +8,7 @@ const r2Gap = (m) => (m.train_r2 == null || m.val_r2 == null ? null : m.train_r2
 
 function lines(live, field, label, dash) {  // field: a metric's name, or a function of the epoch's metrics
   const get = typeof field === "function" ? field : (m) => m[field];
+  if (live.repeats) return bandLines(live, field, label, dash, live.showRepeats);  // mean and band per arm
   const traces = [];
   for (const run of live.visible()) {
     const ms = run.metrics.filter(Boolean);

@@ -55,9 +55,12 @@ export const Live = {
     this.loaded = false;  // until the curves arrive, stream events wait in `early`
     this.early = [];
     data.runs.forEach((r, i) => {
-      this.runs.set(r.id, {id: r.id, name: r.name, value: r.value, color: PALETTE[i % PALETTE.length],
+      // A colour per arm: its repeats (one run per seed) share it.
+      const color = PALETTE[(r.arm ?? i) % PALETTE.length];
+      this.runs.set(r.id, {id: r.id, name: r.name, value: r.value, arm: r.arm ?? i, seed: r.seed, color,
                            metrics: [], histograms: {}});
     });
+    this.wireRepeats(data);
     this.paintSwatches();
     ViewState.restore();
     this.wireSweepPicker();
@@ -68,6 +71,18 @@ export const Live = {
     document.body.addEventListener("htmx:sseMessage", () => { this.paintSwatches(); this.refreshSummary(); });
     this.loadCurves();
     this.refreshSummary();
+  },
+
+  // Repeats: the per-epoch charts draw each arm's mean and band over seeds (charts.js, bands.js);
+  // the weight views show one chosen seed; a toggle shows the repeats themselves faintly.
+  wireRepeats(data) {
+    this.repeats = (data.repeats || 1) > 1;
+    this.showRepeats = false;
+    this.seed = Math.min(...[...this.runs.values()].map((r) => r.seed ?? 0));
+    const pick = document.getElementById("seed-pick");
+    if (pick) pick.addEventListener("change", () => { this.seed = Number(pick.value); this.draw(); });
+    const toggle = document.getElementById("show-repeats");
+    if (toggle) toggle.addEventListener("change", () => { this.showRepeats = toggle.checked; this.draw(); });
   },
 
   wireSweepPicker() {  // the arm shown beside a sweep's zero arm: from the URL, then picked
@@ -94,7 +109,12 @@ export const Live = {
       if (this.summaryAgain) { this.summaryAgain = false; this.refreshSummary(); }
     }, 1000);
     fetch(box.dataset.summaryUrl).then((r) => (r.ok ? r.json() : null))
-      .then((s) => { if (s) drawVerdict(s, this.runs); }).catch(() => {});
+      .then((s) => {
+        if (!s) return;
+        this.summary = s;  // the path's error bars and one-SE mark read it
+        drawVerdict(s, this.runs);
+        if (this.sweep && this.repeats && this.loaded) drawPath(this);
+      }).catch(() => {});
   },
 
   // The page carries no measurements (its size must not grow with the experiment): the curves
@@ -180,11 +200,12 @@ export const Live = {
     });
   },
 
-  visible() {  // a sweep's curves show its zero arm and one chosen arm; other experiments, all
-    const all = [...this.runs.values()];
+  visible(allSeeds = false) {  // a sweep's curves show its zero arm and one chosen arm; other experiments, all
+    let all = [...this.runs.values()];
+    if (this.repeats && !allSeeds) all = all.filter((r) => r.seed === this.seed);  // one chosen repeat
     if (!this.sweep) return all;
-    const chosen = this.pinned ?? this.best()?.id ?? all[all.length - 1].id;
-    return all.filter((r) => r.value === 0 || r.id === chosen);
+    const chosen = this.runs.get(this.pinned ?? this.best()?.id) ?? all[all.length - 1];
+    return all.filter((r) => r.value === 0 || r.arm === chosen?.arm);
   },
 
   latest(run) {

@@ -16,6 +16,7 @@ function cell(summary, arm, key, fraction) {
   td.dataset.col = key;
   let text = fmtValue(arm[key], fraction);
   if ((key === "best_val_acc" || key === "best_val_r2") && arm.best_epoch) text += ` (ep. ${arm.best_epoch})`;
+  text += spread(arm, key);
   // Every arm that ties with the best is marked: the API names one of them.
   const best = summary.arms.find((a) => a.run_id === summary.best[key]);
   if (best && arm[key] === best[key] && summary.arms.length > 1) { td.classList.add("best"); text = "★ " + text; }
@@ -27,6 +28,30 @@ function cell(summary, arm, key, fraction) {
     td.append(diff);
   }
   return td;
+}
+
+// With repeats: the 95 % interval's half-width beside the mean, in percentage points.
+function spread(arm, key) {
+  const iv = arm.repeats > 1 ? arm.intervals?.[key] : null;
+  if (!iv || iv.low === null || iv.high === null) return "";
+  return ` ± ${(100 * (iv.high - iv.low) / 2).toFixed(1)}`;
+}
+
+// One plain sentence per arm against the reference, and what was left out.
+function sentences(summary) {
+  const list = document.getElementById("verdict-sentences");
+  if (!list) return;
+  const items = [];
+  for (const arm of summary.arms) {
+    let text = arm.sentence;
+    if (!text) continue;
+    if (arm.pending) text += ` (${arm.pending} of ${arm.repeats} repeats still training)`;
+    const li = document.createElement("li");
+    li.textContent = text;
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+  list.hidden = !items.length;
 }
 
 function row(summary, arm, runs) {
@@ -41,6 +66,7 @@ function row(summary, arm, runs) {
   const epochs = document.createElement("td");
   epochs.className = "num";
   epochs.textContent = arm.status === "succeeded" ? String(arm.epochs_done) : `${arm.epochs_done} (${arm.status})`;
+  if (arm.repeats > 1) epochs.textContent += ` × ${arm.repeats} seeds`;
   tr.append(name, epochs);
   const columns = summary.kind === "regression" ? REGRESSION_COLUMNS : VERDICT_COLUMNS;
   for (const [key, fraction] of columns) tr.append(cell(summary, arm, key, fraction));
@@ -53,4 +79,5 @@ export function drawVerdict(summary, runs) {
   const ref = summary.arms.find((a) => a.run_id === summary.reference);
   document.getElementById("verdict-ref").textContent = ref ? `(${ref.name})` : "";
   body.replaceChildren(...summary.arms.map((arm) => row(summary, arm, runs)));
+  sentences(summary);
 }

@@ -107,3 +107,26 @@ def test_one_repeat_gives_no_interval(client, settings):
     assert original["intervals"]["final_val_acc"]["low"] is None
     assert ridge["difference"]["p_value"] is None
     assert "no interval can be given" in ridge["sentence"] and "±" not in ridge["sentence"]
+
+
+def test_a_sweep_with_repeats_gives_the_one_standard_error_value(client, settings):
+    sweep = {"param": "l2", "from": 1e-3, "to": 1e-1, "points": 3, "include_zero": True}
+    exp = client.post("/api/experiments", json={**TINY, "sweep": sweep, "repeats": 2}).json()
+    assert Worker(settings).run_forever(exit_when_idle=True) == 8
+    out = client.get(f"/api/experiments/{exp['id']}/summary").json()
+    per_value: dict[float, list[float]] = {}
+    for run in exp["runs"]:
+        per_value.setdefault(run["sweep_value"], []).append(final_acc(client, run["id"]))
+    means = {lam: math.fsum(v) / len(v) for lam, v in per_value.items()}
+    best = max(means, key=lambda lam: (means[lam], lam))
+    se = stdlib.stdev(per_value[best]) / math.sqrt(2)
+    chosen = max(lam for lam, m in means.items() if m >= means[best] - se)
+    rule = out["one_se"]
+    assert rule["best"] == pytest.approx(best) and rule["chosen"] == pytest.approx(chosen)
+    assert rule["best_mean"] == pytest.approx(means[best], abs=1e-12)
+    assert out["reference"] == next(r["id"] for r in exp["runs"] if r["sweep_value"] == 0)
+    path = client.get(f"/api/experiments/{exp['id']}/path").json()["points"]
+    assert sorted((p["arm"], p["seed"]) for p in path) == [(a, s) for a in range(4) for s in (0, 1)]
+    rows = list(csv.DictReader(io.StringIO(
+        client.get(f"/api/experiments/{exp['id']}/path.csv").text)))  # fmt: skip
+    assert sorted(row["seed"] for row in rows) == ["0"] * 4 + ["1"] * 4
