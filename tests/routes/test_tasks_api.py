@@ -122,3 +122,20 @@ def test_worker_stores_function_views_the_checkpoint_reproduces(client, settings
         else:
             assert all(m["train_r2"] is None and 0 <= m["val_acc"] <= 1 for m in metrics)
     assert client.get(f"/api/runs/{runs[0]['id']}/function?epoch=0").status_code == 422
+
+
+def test_each_toy_preset_trains_an_epoch(client, settings):
+    from worker.loop import Worker
+
+    presets = client.get("/api/presets").json()
+    ids = []
+    for key in ("l2_article", "wd_lesson", "poly", "moons", "sparse"):
+        body = {**presets[key]["experiment"], "epochs": 1}
+        r = client.post("/api/experiments", json=body)
+        assert r.status_code == 201, (key, r.text)
+        ids.append(r.json()["id"])
+    Worker(settings).run_forever(exit_when_idle=True)
+    for exp_id in ids:
+        exp = client.get(f"/api/experiments/{exp_id}").json()
+        assert {r["status"] for r in exp["runs"]} == {"succeeded"}, exp["config"]["dataset"]
+        assert all(r["epochs_done"] == 1 for r in exp["runs"])
