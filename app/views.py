@@ -85,7 +85,8 @@ def tags_stored(tags: list[str]) -> str:
 def _best(runs: list[RunPublic], latest: dict[int, tuple[int, float, float]]) -> BestArm | None:
     """The arm with the best validation accuracy at its latest epoch (ties: the lower loss), as
     the path's best arm."""
-    scored = [(latest[r.id], r) for r in runs if r.id in latest]
+    # Regression tasks have no accuracy: no best arm by it.
+    scored = [(latest[r.id], r) for r in runs if r.id in latest and latest[r.id][1] is not None]
     if not scored:
         return None
     (epoch, acc, _), run = max(scored, key=lambda x: (x[0][1], -x[0][2]))
@@ -162,7 +163,7 @@ def experiment_path(session: Session, experiment_id: int) -> dict[str, Any] | No
                 if name.endswith(".weight") and not name.startswith("bn_")
             }
         points.append(point)
-    scored = [p for p in points if p["epoch"] and "val_acc" in p]
+    scored = [p for p in points if p["epoch"] and p.get("val_acc") is not None]
     best = max(scored, key=lambda p: (p["val_acc"], -p["val_loss"]), default=None)
     return {
         "experiment_id": exp.id,

@@ -470,5 +470,5 @@ def function_view(session: Session, run_id: int, epoch: int | None) -> dict[str,
     by_epoch = {v.epoch: v for v in wanted}
     view = functions.unpack(by_epoch[epochs[-1]].view, by_epoch[epochs[-1]].grid)
     if 0 in by_epoch:
-        view["points"] = by_epoch[0].view.get("points")
+        view["points"] = by_epoch[0].view
     return {"epoch": epochs[-1], "epochs": [e for e in rows if e > 0], **view}

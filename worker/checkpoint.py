@@ -14,7 +14,12 @@ from safetensors.torch import save as safetensors_bytes
 
 FORMAT = "reglab/1"
 RESUME_FORMAT = "reglab-resume/2"
-MODEL_CLASSES = {"mlp": "FullyConnected", "cnn": "SmallCNN"}
+MODEL_CLASSES = {
+    "mlp": "FullyConnected",
+    "cnn": "SmallCNN",
+    "simple_model": "SimpleModel",
+    "simple_net": "SimpleNet",
+}
 # safetensors' names for the dtypes a training state holds.
 _DTYPES = {
     torch.float64: "F64",

@@ -57,8 +57,8 @@ class DatasetMissing(RuntimeError):
 
 @dataclass
 class Split:
-    x: torch.Tensor  # uint8, (N, C, H, W)
-    y: torch.Tensor  # int64, (N,)
+    x: torch.Tensor  # uint8, (N, C, H, W); a toy task's: float32, (N, features)
+    y: torch.Tensor  # int64, (N,); a regression task's: float32, (N, outputs)
 
     def __len__(self) -> int:
         return self.y.shape[0]
@@ -124,5 +124,9 @@ def to_device(split: Split, device: torch.device) -> Split:
 
 
 def as_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels to floats in [0, 1], as torchvision's ToTensor does."""
+    """uint8 pixels to floats in [0, 1], as torchvision's ToTensor does. Float inputs (a toy
+    task's points) pass unchanged: they are values, not pixels, and dividing in place would
+    scale the held tensor itself when `.to` returns it as it is."""
+    if x.is_floating_point():
+        return x
     return x.to(torch.float32).div_(255.0)

@@ -18,11 +18,12 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from store.spec import TASK
 from worker import checkpoint
 from worker import data as D
 from worker.config import TrainConfig
 from worker.kernels import OptimizerStep
-from worker.losses import CROSS_ENTROPY, CrossEntropy, objective_for
+from worker.losses import CROSS_ENTROPY, Objective, objective_for
 from worker.models import build_model
 from worker.regularize import (
     apply_penalties,
@@ -38,7 +39,7 @@ EVAL_BATCH = 4096
 
 class Engine(Protocol):
     k: int  # arms
-    objective: CrossEntropy  # the loss (worker/losses.py)
+    objective: Objective  # the loss (worker/losses.py)
     bases: dict[str, float]  # histogram bases, from the arms' (shared) initial weights
 
     @property
@@ -67,10 +68,11 @@ class Engine(Protocol):
 
 
 def model_for(cfg: TrainConfig, split: D.Split) -> nn.Module:
+    task = TASK.get(cfg.dataset)
     return build_model(
         cfg.model,
         tuple(split.x.shape[1:]),
-        D.NUM_CLASSES,
+        task.out_dim if task is not None else D.NUM_CLASSES,
         cfg.hidden,
         cfg.seed,
         depth=cfg.depth,
@@ -96,7 +98,7 @@ def compiled(model: nn.Module, compile_model: bool) -> Callable[[torch.Tensor], 
 
 @torch.inference_mode()
 def evaluate_arms(
-    forward: Callable[[torch.Tensor], torch.Tensor], split: D.Split, objective: CrossEntropy
+    forward: Callable[[torch.Tensor], torch.Tensor], split: D.Split, objective: Objective
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each arm's mean loss and accuracy (K,) over the split, forward giving (K, B, C) outputs.
     Figures measured on the validation outputs belong here: both engines evaluate through it."""
@@ -112,7 +114,7 @@ def evaluate_arms(
 
 
 def evaluate(
-    model: nn.Module, split: D.Split, objective: CrossEntropy = CROSS_ENTROPY
+    model: nn.Module, split: D.Split, objective: Objective = CROSS_ENTROPY
 ) -> tuple[float, float]:
     """One model's mean loss and accuracy in eval mode (no dropout, running BN statistics)."""
     was_training = model.training

@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from store.spec import TASK
 from worker import checkpoint
 from worker import data as D
 from worker.config import TrainConfig
 from worker.engines import compiled, evaluate_arms, mixed_precision, model_for
 from worker.kernels import OptimizerStep, relu_backward
-from worker.losses import CROSS_ENTROPY, CrossEntropy, objective_for
+from worker.losses import CROSS_ENTROPY, Objective, objective_for
 from worker.models import FullyConnected
 from worker.regularize import (
     add_penalty,
@@ -78,10 +79,13 @@ def group_limit(cfg: TrainConfig, device: torch.device, limit: int) -> int:
     cache = last_level_cache() if device.type == "cpu" else None
     if cache is None:
         return limit
+    task = TASK.get(cfg.dataset)
+    if task is not None:  # a toy task: vector inputs, the task's outputs
+        inputs, outputs = task.input_dim(cfg.n_features), task.out_dim
+    else:
+        inputs, outputs = math.prod(D.IMAGE_SHAPES[cfg.dataset]), D.NUM_CLASSES
     with torch.device("meta"):  # shapes only: nothing allocated, no random numbers drawn
-        model = FullyConnected(
-            math.prod(D.IMAGE_SHAPES[cfg.dataset]), cfg.hidden, D.NUM_CLASSES, cfg.depth
-        )
+        model = FullyConnected(inputs, cfg.hidden, outputs, cfg.depth)
     per_arm = sum(p.numel() * p.element_size() for p in model.parameters()) * STATE_COPIES
     return max(1, min(limit, int(CACHE_SHARE * cache // per_arm)))
 
@@ -129,7 +133,7 @@ class Stacked(nn.Module):
 
     @torch.no_grad()
     def forward_backward(
-        self, x: torch.Tensor, y: torch.Tensor, objective: CrossEntropy = CROSS_ENTROPY
+        self, x: torch.Tensor, y: torch.Tensor, objective: Objective = CROSS_ENTROPY
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One training step's forward and backward by hand: each arm's mean loss (K,) and the
         logits (K, B, classes); every parameter's .grad holds the gradient of its arm's loss.

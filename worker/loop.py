@@ -26,11 +26,20 @@ from store import artifacts, procs, queue
 from store.engine import get_engine
 from store.models import RunStatus
 from store.settings import Settings
+from store.spec import TASK
 from worker import checkpoint
 from worker.config import TrainConfig
 from worker.data import DatasetMissing
 from worker.lockstep import group_limit, lockstep_key
-from worker.train import EpochReport, Stopped, describe, load_data, pick_device, train
+from worker.train import (
+    EpochReport,
+    Stopped,
+    describe,
+    load_data,
+    load_task,
+    pick_device,
+    train,
+)
 
 log = logging.getLogger("reglab.worker")
 
@@ -154,7 +163,9 @@ class _Writer(threading.Thread):
         # counts too.
         started = time.thread_time()
         rows = [
-            queue.EpochRow(claim, r.epoch, r.metrics, r.layers, r.histograms, r.resume)
+            queue.EpochRow(
+                claim, r.epoch, r.metrics, r.layers, r.histograms, r.resume, r.view, r.points
+            )
             for claim, r in zip(self.claims, reports, strict=True)
         ]
         for attempt in range(WRITE_RETRIES):
@@ -329,6 +340,7 @@ class Worker:
                 keep_resume=writer.state_due,
                 compile_model=self.settings.compile,
                 stacked=self.settings.lockstep and lockstep_key(cfgs[0]) is not None,
+                task=load_task(cfgs[0]) if cfgs[0].dataset in TASK else None,
             )
             writer.close()
             for c, cfg, result in zip(claims, cfgs, results, strict=True):
@@ -344,7 +356,7 @@ class Worker:
                         names = [row.filename for row, _ in rows if row.storage == "file"]
                         artifacts.remove_files(self.settings.checkpoints, names, [c.run_id])
                     raise ClaimLost
-                log.info("run %s succeeded: val_acc %.4f", c.run_id, result.metrics["val_acc"])
+                log.info("run %s succeeded: val_loss %.4g", c.run_id, result.metrics["val_loss"])
         except (Stopped, ClaimLost):
             self._stopped(claims, watch, writer)
         except DatasetMissing as e:

@@ -11,11 +11,14 @@ both broadcast the same way, so arms fed different batches need no change here. 
 import torch
 import torch.nn.functional as F
 
+from store.spec import REGRESSION, TASK
 from worker.config import TrainConfig
 
 
 class CrossEntropy:
     """Classification: mean cross-entropy of the logits; accuracy counts argmax hits."""
+
+    classifies = True  # whether accuracy means anything (else it is reported as null)
 
     @staticmethod
     def per_sample(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -50,9 +53,42 @@ class CrossEntropy:
         return (logits.argmax(-1) == y).sum(-1)
 
 
+class MeanSquaredError:
+    """Regression: nn.MSELoss's mean over every sample and output. Targets are (B, outputs)
+    float, shared by every arm; no accuracy (`hits` counts nothing, reported as null)."""
+
+    classifies = False
+
+    @staticmethod
+    def per_sample(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(K, B): each arm's squared error on each sample, averaged over the outputs."""
+        return (out - y).pow(2).mean(-1)
+
+    def means(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (out - y).pow(2).flatten(1).mean(1)
+
+    def sums(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.per_sample(out, y).sum(1)
+
+    @staticmethod
+    def means_and_grad(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K,) mean squared errors and their gradient 2 (out - y) / (B * outputs)."""
+        diff = out - y
+        loss = diff.pow(2).flatten(1).mean(1)
+        return loss, diff.mul_(2.0 / (diff.shape[1] * diff.shape[2]))
+
+    @staticmethod
+    def hits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(out.shape[0], dtype=torch.int64, device=out.device)
+
+
 CROSS_ENTROPY = CrossEntropy()
+MSE = MeanSquaredError()
+Objective = CrossEntropy | MeanSquaredError
 
 
-def objective_for(cfg: TrainConfig) -> CrossEntropy:
-    """The loss every arm of cfg's experiment trains on (arms of one group share it)."""
-    return CROSS_ENTROPY
+def objective_for(cfg: TrainConfig) -> Objective:
+    """The loss every arm of cfg's experiment trains on (arms of one group share it): MSE for
+    a regression task, else cross-entropy."""
+    task = TASK.get(cfg.dataset)
+    return MSE if task is not None and task.kind == REGRESSION else CROSS_ENTROPY

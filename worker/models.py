@@ -4,6 +4,8 @@ Every model lists its penalized layers in order (`layer_groups`): the weight mat
 parameters that go with it (bias, batch norm) which are penalized only when asked.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -111,6 +113,40 @@ class SmallCNN(nn.Module):
         return groups
 
 
+class SimpleModel(nn.Module):
+    """The L2 article's model: one linear layer, SimpleModel(10, 5)."""
+
+    def __init__(self, input_size: int = 10, output_size: int = 5):
+        super().__init__()
+        self.linear = nn.Linear(input_size, output_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+    def layer_groups(self) -> list[LayerGroup]:
+        return [("linear", self.linear.weight, [self.linear.bias])]
+
+
+class SimpleNet(nn.Module):
+    """The weight-decay lesson's network: Linear 20->64, ReLU, Linear 64->1.
+
+    Layers are built in the lesson's order (fc1, then fc2), so after the same seed they draw the
+    same initial weights from the global RNG.
+    """
+
+    def __init__(self, in_features: int = 20, hidden: int = 64, out_features: int = 1):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.relu(self.fc1(x)))
+
+    def layer_groups(self) -> list[LayerGroup]:
+        return [(n, getattr(self, n).weight, [getattr(self, n).bias]) for n in ("fc1", "fc2")]
+
+
 def build_model(
     kind: str,
     input_shape: tuple[int, ...],
@@ -121,10 +157,15 @@ def build_model(
     dropout: float = 0.0,
     batchnorm: bool = False,
 ) -> nn.Module:
-    """input_shape: (channels, height, width) of one image."""
+    """input_shape: (channels, height, width) of one image, or (features,) of a toy task's
+    input; num_classes: the outputs (a regression's target width)."""
     # Seeding right before construction makes every arm of an experiment start from bitwise-equal
     # weights: the comparison is between treatments, not initializations.
     torch.manual_seed(seed)
+    if kind == "simple_model":  # a toy task's vector inputs: input_shape is (features,)
+        return SimpleModel(math.prod(input_shape), num_classes)
+    if kind == "simple_net":
+        return SimpleNet(math.prod(input_shape), hidden, num_classes)
     if kind == "cnn":
         c, h, _w = input_shape
         return SmallCNN(c, h, hidden, num_classes, dropout, batchnorm)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from worker.data import Split
-from worker.models import FullyConnected, LayerGroup
+from worker.models import SimpleModel, SimpleNet, build_model
 
 REGRESSION = "regression"
 CLASSIFICATION = "classification"
@@ -30,43 +30,6 @@ CURVE_POINTS = 200  # points on a fitted 1-D curve
 MARGIN = 0.1  # grids and curves extend this fraction of the data's range past it on each side
 SUPPORT_THRESHOLD = 1e-2  # |coef| above this counts as non-zero (true ones are >= 0.5)
 ROUND = 5  # digits kept in views: compact to store, and exactly reproducible from a checkpoint
-
-
-# --- The two source models -----------------------------------------------------------------------
-
-
-class SimpleModel(nn.Module):
-    """The L2 article's model: one linear layer, SimpleModel(10, 5)."""
-
-    def __init__(self, input_size: int = 10, output_size: int = 5):
-        super().__init__()
-        self.linear = nn.Linear(input_size, output_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
-
-    def layer_groups(self) -> list[LayerGroup]:
-        return [("linear", self.linear.weight, [self.linear.bias])]
-
-
-class SimpleNet(nn.Module):
-    """The weight-decay lesson's network: Linear 20->64, ReLU, Linear 64->1.
-
-    Layers are built in the lesson's order (fc1, then fc2), so after the same seed they draw the
-    same initial weights from the global RNG.
-    """
-
-    def __init__(self, in_features: int = 20, hidden: int = 64, out_features: int = 1):
-        super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden)
-        self.relu = nn.ReLU()
-        self.fc2 = nn.Linear(hidden, out_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.relu(self.fc1(x)))
-
-    def layer_groups(self) -> list[LayerGroup]:
-        return [(n, getattr(self, n).weight, [getattr(self, n).bias]) for n in ("fc1", "fc2")]
 
 
 MODELS = ("simple_model", "simple_net", "mlp")
@@ -82,16 +45,11 @@ def build_task_model(
     dropout: float = 0.0,
     batchnorm: bool = False,
 ) -> nn.Module:
-    """A toy task's model, seeded right before construction as worker.models.build_model does,
-    so every arm starts from bitwise-equal weights. "mlp" is the project's FullyConnected."""
-    torch.manual_seed(seed)
-    if kind == "simple_model":
-        return SimpleModel(in_dim, out_dim)
-    if kind == "simple_net":
-        return SimpleNet(in_dim, hidden, out_dim)
-    if kind == "mlp":
-        return FullyConnected(in_dim, hidden, out_dim, depth, dropout, batchnorm)
-    raise ValueError(f"model must be one of {', '.join(MODELS)} for a toy task, not {kind!r}")
+    """A toy task's model (worker.models.build_model: seeded right before construction, so
+    every arm starts from bitwise-equal weights). "mlp" is the project's FullyConnected."""
+    if kind not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)} for a toy task, not {kind!r}")
+    return build_model(kind, (in_dim,), out_dim, hidden, seed, depth, dropout, batchnorm)
 
 
 # --- Tasks ---------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from store.spec import TASK
 from worker import data as D
+from worker import tasks
 from worker.augment import affine_matrices, epoch_draws, warp
 from worker.config import TrainConfig
 from worker.engines import AutogradEngine, Engine
@@ -41,6 +43,10 @@ class EpochReport:
     # taken on the training thread, safe to hand to another), and the CPU seconds taking it cost.
     resume: bytearray | None = None
     resume_s: float = 0.0
+    # A toy task's function view of the arm (worker.tasks.function_view, without the points),
+    # when one was kept this epoch; the data points with epoch 1's.
+    view: dict[str, Any] | None = None
+    points: dict[str, Any] | None = None
 
 
 @dataclass
@@ -101,7 +107,17 @@ def timed_snapshot(
     return blob, time.thread_time() - started
 
 
+def load_task(cfg: TrainConfig) -> tasks.TaskData:
+    """A toy task's data for cfg: generated from its seed and data settings."""
+    task = tasks.TASKS[cfg.dataset]
+    given = {p: getattr(cfg, p) for p in task.params if getattr(cfg, p) is not None}
+    return task.make(cfg.seed, **given)
+
+
 def load_data(cfg: TrainConfig, root: Path, download: bool, device: torch.device):
+    if cfg.dataset in TASK:
+        data = load_task(cfg)
+        return D.to_device(data.train, device), D.to_device(data.val, device)
     train = D.subset(D.load_split(cfg.dataset, root, True, download), cfg.train_per_class, cfg.seed)
     val = D.subset(D.load_split(cfg.dataset, root, False, download), cfg.val_per_class, cfg.seed)
     return D.to_device(train, device), D.to_device(val, device)
@@ -133,6 +149,47 @@ def epoch_batches(
         yield xb, yb
 
 
+# Function views (a boundary grid is thousands of forward passes per arm) are kept while their
+# cost stays within VIEW_SHARE of the training time since the last one, and always after the
+# first and the last epoch: the page draws the newest, the final checkpoint reproduces the last.
+VIEW_SHARE = 0.05
+
+
+class ViewBudget:
+    """Which epochs keep a function view: see VIEW_SHARE."""
+
+    def __init__(self, first: int, last: int):
+        self.first, self.last = first, last
+        self.cost = 0.0  # seconds the last views took (every arm's)
+        self.since = 0.0  # training seconds since then
+
+    def due(self, epoch: int, epoch_s: float) -> bool:
+        self.since += epoch_s
+        return epoch in (self.first, self.last) or self.cost <= VIEW_SHARE * self.since
+
+    def spent(self, seconds: float) -> None:
+        self.cost, self.since = seconds, 0.0
+
+
+def arm_views(
+    cfg: TrainConfig, models: list[nn.Module], data: tasks.TaskData, epoch: int
+) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each arm's (view, points): the points with epoch 1's only (they never change)."""
+    views = [tasks.function_view(cfg.dataset, m, data, points=epoch == 1) for m in models]
+    return [(v, v.pop("points", None)) for v in views]
+
+
+def target_spread(split: D.Split) -> float:
+    """Mean squared deviation of a regression split's targets from their mean (per output):
+    R^2 = 1 - MSE / spread, as worker.tasks.r_squared computes it."""
+    y = split.y.double()
+    return (y - y.mean(0)).pow(2).mean().item()
+
+
+def r2(mse: float, spread: float) -> float | None:
+    return 1 - mse / spread if spread > 0 else None
+
+
 def train(
     cfgs: list[TrainConfig],
     train_split: D.Split,
@@ -146,6 +203,7 @@ def train(
     measure: bool = True,
     compile_model: bool = False,
     stacked: bool = False,
+    task: tasks.TaskData | None = None,
 ) -> list[TrainResult]:
     """Train the arms cfgs for cfgs[0].epochs epochs (from the epoch of `resume`, one state per
     arm, when given), calling report() with every arm's EpochReport after each epoch.
@@ -154,7 +212,8 @@ def train(
     AutogradEngine (one arm, any model). keep_resume: attach a resume state to every report (or
     to those of the epochs for which keep_resume(epoch) says so). measure=False skips the
     weight statistics and histograms (for benchmarks of their cost). compile_model: see
-    engines.compiled()."""
+    engines.compiled(). task: a toy task's data, for its function views (worker.tasks) when the
+    task has one; regression tasks report R^2 and no accuracy either way."""
     make_engine = StackedEngine if stacked else AutogradEngine
     engine: Engine = make_engine(cfgs, train_split, device, compile_model)
     k, n, base = len(cfgs), len(train_split), cfgs[0]
@@ -165,6 +224,10 @@ def train(
         engine.load_resume(resume)
         done, last = resume[0]["epoch"], [state["metrics"] for state in resume]
     on_start(engine.bases, done)
+    classifies = engine.objective.classifies
+    spreads = None if classifies else (target_spread(train_split), target_spread(val_split))
+    drawn = task is not None and TASK[base.dataset].view is not None
+    budget = ViewBudget(done + 1, base.epochs)
 
     for epoch in range(done + 1, base.epochs + 1):
         t0 = time.perf_counter()
@@ -189,23 +252,30 @@ def train(
         elapsed = time.perf_counter() - t0
         penalty, train_acc = (pen_sum / batches).tolist(), (correct.double() / n).tolist()
         wanted = keep_resume(epoch) if callable(keep_resume) else keep_resume
+        views: list = [(None, None)] * k
+        if drawn and budget.due(epoch, elapsed):
+            started = time.perf_counter()
+            views = arm_views(base, engine.final_models(), task, epoch)
+            budget.spent(time.perf_counter() - started)
         reports = []
         for a in range(k):
             metrics = {
                 "train_loss": train_loss[a],
                 "penalty": penalty[a],
-                "train_acc": train_acc[a],
+                "train_acc": train_acc[a] if classifies else None,
                 "val_loss": val_loss[a],
-                "val_acc": val_acc[a],
+                "val_acc": val_acc[a] if classifies else None,
                 "lr": engine.lr,
                 "epoch_time": elapsed,
                 "samples_per_s": n / elapsed,  # each arm's images per second of the shared run
+                "train_r2": None if classifies else r2(train_loss[a], spreads[0]),
+                "val_r2": None if classifies else r2(val_loss[a], spreads[1]),
             }
             state = engine.arm_state(a)
             layers, hists = weight_figures(state, engine.bases) if measure else ({}, {})
             last[a] = {**metrics, "layers": layers}
             blob, took = timed_snapshot(wanted, engine.arm_resume, a, epoch, last[a])
-            reports.append(EpochReport(epoch, metrics, layers, hists, blob, took))
+            reports.append(EpochReport(epoch, metrics, layers, hists, blob, took, *views[a]))
         done = epoch
         report(reports)
     return [

@@ -63,3 +63,79 @@ def test_presets_are_post_bodies(client):
     for key, preset in presets.items():
         r = client.post("/api/experiments", json=preset["experiment"])
         assert r.status_code == 201, (key, r.text)
+
+
+def _checkpoint_model(client, run: dict):
+    """The arm's final checkpoint, loaded into a freshly built model of its kind."""
+    import io
+
+    import torch
+
+    from worker.models import build_model
+
+    ckpt = torch.load(io.BytesIO(client.get(run["checkpoint_url"]).content), weights_only=True)
+    cfg = ckpt["config"]
+    task = TASK[cfg["dataset"]]
+    model = build_model(
+        cfg["model"], (task.input_dim(cfg["n_features"]),), task.out_dim, cfg["hidden"], 0,
+        cfg["depth"],
+    )  # fmt: skip
+    model.load_state_dict(ckpt["state_dict"])
+    return model, cfg
+
+
+@pytest.mark.parametrize(
+    ("task", "extra"),
+    [
+        ("moons", {"n_train": 60, "n_val": 40, "hidden": 16}),
+        ("poly1d", {"hidden": 16}),
+        ("sparse_linear", {}),
+    ],
+)
+def test_worker_stores_function_views_the_checkpoint_reproduces(client, settings, task, extra):
+    from store import functions
+    from worker import tasks
+    from worker.config import TrainConfig
+    from worker.loop import Worker
+    from worker.train import load_task
+
+    body = {"dataset": task, "epochs": 4, "runs": ARMS, **extra}
+    exp = client.post("/api/experiments", json=body).json()
+    assert Worker(settings).run_forever(exit_when_idle=True) == 2
+    runs = client.get(f"/api/experiments/{exp['id']}").json()["runs"]
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    for run in runs:
+        got = client.get(f"/api/runs/{run['id']}/function").json()
+        assert got["epoch"] == 4 and got["epochs"][0] == 1 and got["epochs"][-1] == 4
+        first = client.get(f"/api/runs/{run['id']}/function?epoch=1").json()
+        assert first["epoch"] == 1 and first != got
+        model, cfg = _checkpoint_model(client, run)
+        again = tasks.function_view(task, model, load_task(TrainConfig.from_dict(cfg)))
+        view, grid = functions.pack(again)
+        points = view.pop("points", None)
+        assert functions.unpack(view, grid) == {k: got[k] for k in again if k != "points"}
+        assert points == got.get("points")
+        metrics = client.get(f"/api/runs/{run['id']}/metrics").json()["epochs"]
+        if TASK[task].kind == "regression":
+            assert all(m["train_acc"] is None and m["val_acc"] is None for m in metrics)
+            assert all(m["val_r2"] is not None for m in metrics)
+        else:
+            assert all(m["train_r2"] is None and 0 <= m["val_acc"] <= 1 for m in metrics)
+    assert client.get(f"/api/runs/{runs[0]['id']}/function?epoch=0").status_code == 422
+
+
+def test_each_toy_preset_trains_an_epoch(client, settings):
+    from worker.loop import Worker
+
+    presets = client.get("/api/presets").json()
+    ids = []
+    for key in ("l2_article", "wd_lesson", "poly", "moons", "sparse"):
+        body = {**presets[key]["experiment"], "epochs": 1}
+        r = client.post("/api/experiments", json=body)
+        assert r.status_code == 201, (key, r.text)
+        ids.append(r.json()["id"])
+    Worker(settings).run_forever(exit_when_idle=True)
+    for exp_id in ids:
+        exp = client.get(f"/api/experiments/{exp_id}").json()
+        assert {r["status"] for r in exp["runs"]} == {"succeeded"}, exp["config"]["dataset"]
+        assert all(r["epochs_done"] == 1 for r in exp["runs"])

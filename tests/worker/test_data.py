@@ -5,6 +5,7 @@ import torch
 
 from tests.conftest import needs_real_mnist
 from tests.fake_mnist import write_fake_mnist
+from worker import data as D
 from worker.data import DatasetMissing, load_split, select_n_per_class, subset
 
 
@@ -72,3 +73,10 @@ def test_missing_cifar_says_where_to_put_it(tmp_path: Path):
         load_split("cifar10", tmp_path, train=True, download=False)
     assert str(tmp_path / "cifar-10-batches-py") in str(err.value)
     assert "data_batch_1" in str(err.value)
+
+
+def test_as_float_scales_pixels_and_passes_float_inputs_unchanged():
+    pixels = torch.tensor([[0, 255]], dtype=torch.uint8)
+    assert D.as_float(pixels).tolist() == [[0.0, 1.0]]
+    points = torch.tensor([[0.5, -2.0]])
+    assert D.as_float(points) is points and points.tolist() == [[0.5, -2.0]]

@@ -58,8 +58,11 @@ def test_reports_one_epoch_at_a_time_with_all_measurements(tutorial_data):
         "lr",
         "epoch_time",
         "samples_per_s",
+        "train_r2",
+        "val_r2",
     }
     assert 0 <= m["val_acc"] <= 1 and m["train_loss"] > 0 and m["samples_per_s"] > 0
+    assert m["train_r2"] is None and m["val_r2"] is None  # R^2: regression tasks only
     assert set(reports[-1].layers) == {"linear_1.weight", "linear_1.bias", "linear_2.weight"}
     (bases,) = edges_seen
     assert set(bases) == {"linear_1.weight", "linear_2.weight"}  # histograms of weight matrices
