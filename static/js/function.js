@@ -179,7 +179,9 @@ function drawBoundaries(live, box) {
     div.classList.add("small");
     if (!d || !d.grid) continue;
     const x0 = d.grid.x0, x1 = d.grid.x1;
-    const axis = (v, t) => ({title: {text: t}, range: [v[0], v[v.length - 1]], zeroline: false, tickformat: "", showgrid: false});
+    // Equal units on both axes; the plot shrinks to fit the grid (never wider ranges around it).
+    const axis = (v, t) => ({title: {text: t}, range: [v[0], v[v.length - 1]], zeroline: false, tickformat: "",
+                             showgrid: false, constrain: "domain"});
     react(id, classTraces(d), layout(`${run.name} · epoch ${epoch}`, "x₁", {
       images: [gridImage(d.grid, d.prob)], xaxis: axis(x0, "x₀"), yaxis: {...axis(x1, "x₁"), scaleanchor: "x"},
       showlegend: false, uirevision: "boundary", height: 340}));
