@@ -218,7 +218,8 @@ class ExperimentRules(Strict):
         """On a toy task, every setting the request leaves out takes the task's default (its
         data parameters, model, optimizer, lr, epochs; full batch): a request naming only the
         task, epochs, seed and arms trains what the task is meant to show."""
-        if isinstance(data, dict) and data.get("dataset") in TASK:
+        dataset = data.get("dataset") if isinstance(data, dict) else None
+        if isinstance(dataset, str) and dataset in TASK:
             data = {**data, **task_defaults(TASK[data["dataset"]], data)}
         return data
 
