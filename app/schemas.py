@@ -735,15 +735,13 @@ class OverRepeats(BaseModel):
     sentence: str | None = Field(None, description="The difference in one plain sentence")
 
 
-class SummaryArm(OverRepeats):
+class ArmBase(OverRepeats):
+    """What every arm's row of the summary has, whatever the task."""
+
     run_id: int
     name: str
     status: RunStatusName
     epochs_done: int = Field(description="The latest epoch with stored metrics")
-    final_val_acc: float | None = Field(description="Validation accuracy at the latest epoch")
-    best_val_acc: float | None
-    best_epoch: int | None = Field(description="The first epoch that reached best_val_acc")
-    final_gap: float | None = Field(description="train_acc - val_acc at the latest epoch")
     final_mean_abs: float | None = Field(description="Mean |w| of the first weight matrix")
     final_near_zero_frac: float | None = Field(
         description="Fraction of the first weight matrix with |w| < 1e-3"
@@ -752,6 +750,13 @@ class SummaryArm(OverRepeats):
         description="Fraction of dead ReLU units of the first hidden layer at the latest epoch "
         "(null where not measured)"
     )
+
+
+class SummaryArm(ArmBase):
+    final_val_acc: float | None = Field(description="Validation accuracy at the latest epoch")
+    best_val_acc: float | None
+    best_epoch: int | None = Field(description="The first epoch that reached best_val_acc")
+    final_gap: float | None = Field(description="train_acc - val_acc at the latest epoch")
     vs_reference: SummaryFigures = Field(description="Each figure less the reference arm's")
 
 
@@ -787,26 +792,14 @@ class RegressionFigures(BaseModel):
     dead_units: float | None
 
 
-class RegressionArm(OverRepeats):
+class RegressionArm(ArmBase):
     """A regression task's arm (MSE loss): R² where a classifier has accuracy, never one."""
 
-    run_id: int
-    name: str
-    status: RunStatusName
-    epochs_done: int = Field(description="The latest epoch with stored metrics")
     final_val_r2: float | None = Field(description="Validation R² at the latest epoch")
     best_val_r2: float | None
     best_epoch: int | None = Field(description="The first epoch that reached best_val_r2")
     final_val_loss: float | None = Field(description="Validation MSE at the latest epoch")
     final_gap: float | None = Field(description="train_r2 - val_r2 at the latest epoch")
-    final_mean_abs: float | None = Field(description="Mean |w| of the first weight matrix")
-    final_near_zero_frac: float | None = Field(
-        description="Fraction of the first weight matrix with |w| < 1e-3"
-    )
-    dead_units: float | None = Field(
-        description="Fraction of dead ReLU units of the first hidden layer at the latest epoch "
-        "(null where not measured)"
-    )
     vs_reference: RegressionFigures = Field(description="Each figure less the reference arm's")
 
 
