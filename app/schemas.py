@@ -56,13 +56,6 @@ WEIGHT_DECAY_NOTES = {
     "whatever the gradient's scale; it is not the gradient of any penalty.",
 }
 
-WEIGHT_DECAY_NOTES = {
-    "sgd": "SGD: weight_decay adds wd·w to the gradient, the same as an L2 penalty of wd/2·ΣW².",
-    "adam": "Adam: weight_decay is added to the gradient before Adam's rescaling (coupled), "
-    "so large-gradient weights decay less than an exact L2 penalty would suggest.",
-    "adamw": "AdamW: weight decay is decoupled, w ← w − lr·wd·w after the Adam step, "
-    "whatever the gradient's scale; it is not the gradient of any penalty.",
-}
 
 # Characters that change how a name reads without being seen: text-direction overrides, isolates
 # and marks (a name shown as `Ridge` could hold `egdiR` reversed), and line or paragraph breaks.
