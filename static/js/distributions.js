@@ -46,7 +46,7 @@ async function load(live) {
     d.data = await r.json();
     d.layer = d.data.layer;
     d.key = key;
-  } finally {
+  } catch { /* the server went away for a moment: asked again at the next draw */ } finally {
     d.inflight = false;
   }
   draw(live);

@@ -100,7 +100,7 @@ async function fetchEpoch(live, n) {
     const runs = new Map();
     for (const a of (await r.json()).runs) runs.set(a.run_id, a.epoch === n ? a.layers : null);
     h.cache.set(n, {key, runs});
-  } finally {
+  } catch { /* the server went away for a moment: asked again at the next draw */ } finally {
     h.inflight.delete(n);
   }
   if (shownEpoch(live) === n) drawHistograms(live);

@@ -21,7 +21,8 @@ export function wireWeights(live) {
 async function weightsAt(run, n) {
   const key = `${run.id}:${n}`;
   if (cache.has(key)) return cache.get(key);
-  const r = await fetch(`/api/runs/${run.id}/weights?epoch=${n}`);
+  const r = await fetch(`/api/runs/${run.id}/weights?epoch=${n}`).catch(() => null);
+  if (!r) return null;  // the server went away for a moment: asked again at the next draw
   const answer = r.ok ? await r.json() : null;
   if (answer || r.status === 404) cache.set(key, answer);
   return answer;

@@ -3,7 +3,7 @@ the verdict's sentences appear once the seeds finish."""
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, browser, page  # noqa: F401 (fixtures)
+from tests.integration.test_browser import ARTIFACTS, browser, page  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 

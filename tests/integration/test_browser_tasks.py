@@ -3,7 +3,7 @@ preset draws each arm's decision boundary, and a regression task's page never sh
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, browser, page  # noqa: F401 (fixtures)
+from tests.integration.test_browser import ARTIFACTS, browser, page  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 

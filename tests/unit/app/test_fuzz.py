@@ -66,14 +66,14 @@ def test_run_validator_accepts_exactly_the_sane_values(l1, l2, dropout):
 
 
 @given(
-    epochs=st.integers(-10, 500),
+    epochs=st.integers(-10, 2500),
     batch=st.integers(-10, 10_000),
     lr=finite,
     per_class=st.one_of(st.none(), st.integers(-5, 10_000)),
 )
 def test_experiment_validator_bounds(epochs, batch, lr, per_class):
     ok = (
-        1 <= epochs <= 200
+        1 <= epochs <= 2000
         and 1 <= batch <= 4096
         and math.isfinite(lr)
         and 0 < lr <= 1

@@ -49,7 +49,7 @@ def test_the_page_carries_no_measurements(client, settings):
     Worker(settings).run_forever(exit_when_idle=True)
     html = client.get(f"/experiments/{exp['id']}").text
     data = json.loads(re.search(r'id="experiment-data">(.*?)</script>', html, re.S).group(1))
-    assert [set(r) for r in data["runs"]] == [{"id", "name", "value"}] * 3
+    assert [set(r) for r in data["runs"]] == [{"id", "name", "value", "arm", "seed"}] * 3
     # Trained or not, the page is the same size but for the cards' texts.
     assert abs(len(html) - len(empty)) < 4000
 
