@@ -38,8 +38,10 @@ def test_three_arms_three_repeats_draw_bands_and_the_sentence(page, processes): 
     assert seen[-1] == 18 and seen == sorted(seen), seen
     page.wait_for_selector("#experiment-status .badge.succeeded", timeout=120_000)
     page.wait_for_function(
-        "() => document.querySelectorAll('#verdict-sentences li').length === 2", timeout=30_000
-    )
+        "() => document.querySelectorAll('#verdict-sentences li').length === 2 && "
+        "document.getElementById('verdict-sentences').innerText.includes('over 3 seeds')",
+        timeout=30_000,
+    )  # the summary follows the runs' ends within its refresh interval
     sentences = page.inner_text("#verdict-sentences")
     assert "Lasso vs Original:" in sentences and "Ridge vs Original:" in sentences
     assert "over 3 seeds" in sentences and "95 % CI" in sentences
