@@ -120,8 +120,8 @@ export const Live = {
   // The page carries no measurements (its size must not grow with the experiment): the curves
   // come by one compact request, histograms by another, for the epoch shown.
   async loadCurves() {
-    const r = await fetch(this.curvesUrl);
-    if (!r.ok) return;
+    const r = await fetch(this.curvesUrl).catch(() => null);  // null: the server went away
+    if (!r || !r.ok) return;
     const curves = await r.json();
     for (const c of curves.runs) {
       const run = this.runs.get(c.run_id);
@@ -135,8 +135,8 @@ export const Live = {
   },
 
   async loadHistograms() {
-    const r = await fetch(this.histogramsUrl);
-    if (!r.ok) return;
+    const r = await fetch(this.histogramsUrl).catch(() => null);  // null: the server went away
+    if (!r || !r.ok) return;
     for (const h of (await r.json()).runs) {
       const run = this.runs.get(h.run_id);
       // Keep what a live event brought if it is newer than this answer.

@@ -48,6 +48,9 @@ def test_three_arms_three_repeats_draw_bands_and_the_sentence(page, processes): 
     assert "±" in page.inner_text("#verdict-rows")
     # Each repeat, faintly, on demand; the weight views show one chosen seed.
     page.check("#show-repeats")
+    page.wait_for_function(  # redrawn at the next frame
+        "() => document.getElementById('chart-gap').data.some((t) => t.name.includes('seed'))"
+    )
     names = page.evaluate("document.getElementById('chart-gap').data.map((t) => t.name)")
     assert "Lasso gap seed 2" in names and "Lasso gap (mean of 3)" in names
     page.select_option("#seed-pick", "1")
