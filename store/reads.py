@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, func, or_
 from sqlmodel import Session, col, select
 
-from store import bins, functions
+from store import bins, functions, spec
 from store.engine import read_session
 from store.models import (
     ArtifactBlob,
@@ -30,18 +30,7 @@ from store.models import (
     Worker,
 )
 
-METRIC_FIELDS = (
-    "train_loss",
-    "penalty",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "lr",
-    "epoch_time",
-    "samples_per_s",
-    "train_r2",
-    "val_r2",
-)
+METRIC_FIELDS = spec.METRIC_NAMES  # the epoch's scalar metrics, declared once in the spec
 
 
 # ---- experiments and runs ----
